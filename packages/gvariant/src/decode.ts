@@ -156,7 +156,7 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
       return out;
     }
   }
-  throw new GVariantDecodeError(`unhandled type ${node.type}`);
+  throw new GVariantDecodeError(`unhandled type ${(node as TypeNode).type}`);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
