@@ -1,0 +1,151 @@
+import { setRef, setRefAlias, validateCollectionId, type Repo } from "@ostree-ts/objstore";
+import { existsSync, lstatSync } from "node:fs";
+import { join } from "node:path";
+import { CliError, JSON_OPTION, type CommandModule, type Invocation } from "../command.js";
+import { listRefs, parseRefspec } from "../reflist.js";
+import { resolveRev, validateChecksumString } from "../rev.js";
+
+interface Flags {
+  delete: boolean;
+  list: boolean;
+  alias: boolean;
+  create: string | undefined;
+  collections: boolean;
+  force: boolean;
+  json: boolean;
+}
+
+async function existing(repo: Repo, refspec: string): Promise<string | null> {
+  // resolve_rev_ext(allow_noent): a directory where the ref would be counts as absent.
+  try {
+    const { remote, ref } = parseRefspec(refspec);
+    const path = remote ? join(repo.path, "refs/remotes", remote, ref) : join(repo.path, "refs/heads", ref);
+    if (existsSync(path) && lstatSync(path).isDirectory()) return null;
+  } catch {
+    // invalid refspec: resolveRev reports it
+  }
+  return resolveRev(repo, refspec, true, false);
+}
+
+/** _ostree_repo_write_ref's directory conflict rule, then the write. */
+async function writeRef(repo: Repo, remote: string | null, ref: string, checksum: string | null): Promise<void> {
+  const ns = remote ? { kind: "remote" as const, remote } : { kind: "heads" as const };
+  if (checksum !== null) {
+    const path = remote ? join(repo.path, "refs/remotes", remote, ref) : join(repo.path, "refs/heads", ref);
+    if (existsSync(path) && lstatSync(path).isDirectory()) {
+      const under = listRefs(repo.path, remote ? `${remote}:${ref}` : ref, { cutPrefix: true }).entries();
+      for (const [name] of under) if (name !== ref) throw new CliError(`Conflict: ${name} exists under ${ref} when attempting write`);
+      const { rm } = await import("node:fs/promises");
+      await rm(path, { recursive: true, force: true });
+    }
+  }
+  await setRef(repo, ns, ref, checksum);
+}
+
+async function doRef(inv: Invocation, f: Flags, prefix: string | null, json: Array<Record<string, string>>): Promise<void> {
+  const repo = inv.repo as Repo;
+  if (f.collections) return doRefWithCollections(inv, f, prefix, json);
+  const aliases = f.alias || f.delete ? listRefs(repo.path, null, { cutPrefix: false, aliasesOnly: true }) : undefined;
+  const isList = !(f.delete || f.create);
+  let refs;
+  if (f.delete || f.list || (!f.create && f.alias)) refs = listRefs(repo.path, prefix, { cutPrefix: false, aliasesOnly: f.alias });
+  else if (f.create) refs = listRefs(repo.path, null, { cutPrefix: false });
+  else refs = listRefs(repo.path, prefix, { cutPrefix: true });
+
+  if (isList) {
+    for (const [ref, value] of refs.entries()) {
+      if (f.json) json.push(f.alias ? { ref, target: value } : { ref, checksum: value });
+      else inv.out.print(f.alias ? `${ref} -> ${value}\n` : `${ref}\n`);
+    }
+  } else if (f.create) {
+    const checksumExisting = await existing(repo, f.create);
+    const replacingAlias = f.alias && aliases!.has(f.create);
+    if (!replacingAlias && !f.force && checksumExisting !== null) throw new CliError(`--create specified but ref ${f.create} already exists`);
+    const { remote, ref } = parseRefspec(f.create);
+    if (f.alias) {
+      if (remote) throw new CliError(`Cannot create alias to remote ref: ${remote}`);
+      if (!refs.has(prefix!)) throw new CliError(`Cannot create alias to non-existent ref: ${prefix}`);
+      await setRefAlias(repo, ref, prefix!);
+    } else {
+      const checksum = (await resolveRev(repo, prefix!))!;
+      await writeRef(repo, remote, ref, checksum);
+    }
+  } else {
+    for (const [refspec] of refs.entries()) {
+      const { remote, ref } = parseRefspec(refspec);
+      for (const [alias, target] of aliases!.entries()) {
+        if (ref === target) throw new CliError(`Ref '${ref}' has an active alias: '${alias}'`);
+      }
+      await writeRef(repo, remote, ref, null);
+    }
+  }
+}
+
+async function doRefWithCollections(inv: Invocation, f: Flags, prefix: string | null, json: Array<Record<string, string>>): Promise<void> {
+  const repo = inv.repo as Repo;
+  const { listRefs: listAll } = await import("@ostree-ts/objstore");
+  const mainCollection = repo.config.getString("core", "collection-id");
+  const all = await listAll(repo, { heads: true, remotes: true, mirrors: true });
+  const entries = all
+    .map((e) => ({
+      collection: e.ns.kind === "mirror" ? e.ns.collectionId : e.ns.kind === "heads" ? mainCollection : repo.config.getString(`remote "${e.ns.remote}"`, "collection-id"),
+      e,
+    }))
+    .filter((x) => x.collection !== undefined && (f.create || prefix === null || x.e.ref.startsWith(prefix)));
+  if (!f.delete && !f.create) {
+    for (const { collection, e } of entries) {
+      if (f.json) json.push({ collection: collection!, ref: e.ref, checksum: e.checksum });
+      else inv.out.print(`(${collection}, ${e.ref})\n`);
+    }
+  } else if (f.create) {
+    const checksumExisting = await existing(repo, f.create).catch(() => null);
+    if (!f.force && checksumExisting !== null) throw new CliError(`--create specified but ref ${f.create} already exists`);
+    const checksum = (await resolveRev(repo, prefix!))!;
+    const colon = f.create.indexOf(":");
+    const collectionId = colon < 0 ? f.create : f.create.slice(0, colon);
+    const refName = colon < 0 ? "" : f.create.slice(colon + 1);
+    validateCollectionId(collectionId);
+    validateChecksumString(checksum);
+    parseRefspec(refName);
+    if (collectionId === mainCollection) await writeRef(repo, null, refName, checksum);
+    else await setRef(repo, { kind: "mirror", collectionId }, refName, checksum);
+  } else {
+    for (const { e } of entries) await setRef(repo, e.ns, e.ref, null);
+  }
+}
+
+const refs: CommandModule = {
+  parameterString: "[PREFIX]",
+  options: [
+    { long: "delete", arg: "none", description: "Delete refs which match PREFIX, rather than listing them" },
+    { long: "list", arg: "none", description: "Do not remove the prefix from the refs" },
+    { long: "alias", short: "A", arg: "none", description: "If used with --create, create an alias, otherwise just list aliases" },
+    { long: "create", arg: "string", description: "Create a new ref for an existing commit", argDescription: "NEWREF" },
+    { long: "collections", short: "c", arg: "none", description: "Enable listing collection IDs for refs" },
+    { long: "force", arg: "none", description: "Overwrite existing refs when creating" },
+    JSON_OPTION,
+  ],
+  async run(inv) {
+    const o = inv.opts;
+    const f: Flags = {
+      delete: o.delete === true,
+      list: o.list === true,
+      alias: o.alias === true,
+      create: o.create as string | undefined,
+      collections: o.collections === true,
+      force: o.force === true,
+      json: o.json === true,
+    };
+    const json: Array<Record<string, string>> = [];
+    if (inv.args.length >= 1) {
+      if (f.create && inv.args.length > 1) throw new CliError("You must specify only 1 existing ref when creating a new ref");
+      for (const prefix of inv.args) await doRef(inv, f, prefix, json);
+    } else {
+      if (f.delete) throw new CliError("At least one PREFIX is required when deleting refs");
+      if (f.create) throw new CliError("You must specify a revision when creating a new ref");
+      await doRef(inv, f, null, json);
+    }
+    if (f.json && !f.delete && !f.create) inv.out.print(`${JSON.stringify(json)}\n`);
+  },
+};
+export default refs;
