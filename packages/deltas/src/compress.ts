@@ -113,7 +113,7 @@ export async function decompress(data: Uint8Array, kind: CompressionKind, maxSiz
 
 async function xzWithBinary(data: Uint8Array, maxSize: number, options: XzOptions): Promise<Uint8Array> {
   try {
-    return await pipeThrough(options.xzPath ?? "xz", ["-dc", "-q", "--format=xz", "--single-stream"], data, maxSize);
+    return await pipeThrough(options.xzPath ?? "xz", ["-dc", "-q", "--format=xz"], data, maxSize);
   } catch (e) {
     if (e instanceof DeltaToolError && !e.message.includes("ENOENT")) throw new DeltaFormatError(`invalid xz stream: ${e.message}`);
     throw e;
@@ -163,7 +163,7 @@ async function xzWithWasm(data: Uint8Array, maxSize: number): Promise<Uint8Array
  */
 export class CompressionPool {
   readonly concurrency: number;
-  private active = 0;
+  private running = 0;
   private readonly waiting: Array<() => void> = [];
 
   constructor(concurrency = Math.min(4, availableParallelism()), private readonly options: XzOptions = {}) {
@@ -171,13 +171,18 @@ export class CompressionPool {
     this.concurrency = concurrency;
   }
 
+  /** Jobs currently running. */
+  get active(): number {
+    return this.running;
+  }
+
   async compress(data: Uint8Array, kind: CompressionKind): Promise<Uint8Array> {
-    if (this.active >= this.concurrency) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
+    if (this.running >= this.concurrency) await new Promise<void>((r) => this.waiting.push(r));
+    this.running++;
     try {
       return await compress(data, kind, this.options);
     } finally {
-      this.active--;
+      this.running--;
       this.waiting.shift()?.();
     }
   }

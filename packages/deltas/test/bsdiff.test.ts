@@ -1,0 +1,105 @@
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { bsdiff, bspatch, DeltaLimitError, readOfft, writeOfft } from "../src/index.js";
+
+const roundTrip = (a: Uint8Array, b: Uint8Array) => {
+  const p = bsdiff(a, b);
+  expect(Buffer.from(bspatch(a, p, b.length)).equals(Buffer.from(b))).toBe(true);
+  return p;
+};
+
+/** Applies random edits (overwrite, insert, delete, block move) to a base buffer. */
+const mutated = fc
+  .tuple(
+    fc.uint8Array({ minLength: 0, maxLength: 3000 }),
+    fc.array(fc.tuple(fc.constantFrom("set", "ins", "del", "dup"), fc.nat(), fc.nat({ max: 200 }), fc.uint8Array({ maxLength: 40 })), { maxLength: 12 }),
+  )
+  .map(([base, edits]) => {
+    let b = Array.from(base);
+    for (const [kind, at0, len, bytes] of edits) {
+      const at = b.length === 0 ? 0 : at0 % b.length;
+      if (kind === "set") b.splice(at, bytes.length, ...bytes);
+      else if (kind === "ins") b.splice(at, 0, ...bytes);
+      else if (kind === "del") b.splice(at, len);
+      else b.splice(at, 0, ...b.slice(at, at + len));
+    }
+    return [base, Uint8Array.from(b)] as const;
+  });
+
+describe("bsdiff → bspatch", () => {
+  it("round-trips unrelated random buffers", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), fc.uint8Array({ maxLength: 2000 }), (a, b) => void roundTrip(a, b)), { numRuns: 200 });
+  });
+
+  it("round-trips edited versions of a buffer", () => {
+    fc.assert(fc.property(mutated, ([a, b]) => void roundTrip(a, b)), { numRuns: 300 });
+  });
+
+  it("round-trips low-entropy data (runs, small alphabets)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 300 })), { maxLength: 30 }), fc.nat(), (runs, seed) => {
+        const a = Uint8Array.from(runs.flatMap(([v, n]) => Array(n).fill(v)));
+        const b = a.map((v, i) => ((i * 7 + seed) % 97 === 0 ? v ^ 1 : v));
+        roundTrip(a, b);
+        roundTrip(b, a);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("handles empty inputs", () => {
+    expect(bsdiff(new Uint8Array(0), new Uint8Array(0)).length).toBe(0);
+    roundTrip(new Uint8Array(0), Uint8Array.of(1, 2, 3));
+    roundTrip(Uint8Array.of(1, 2, 3), new Uint8Array(0));
+  });
+
+  it("identical input gives a single control that only diffs zeros", () => {
+    const a = Uint8Array.from({ length: 5000 }, (_, i) => (i * 31) & 0xff);
+    const p = roundTrip(a, a);
+    expect(readOfft(p, 0)).toBe(5000);
+    expect(readOfft(p, 8)).toBe(0);
+    expect(p.length).toBe(24 + 5000);
+    expect(p.subarray(24).every((v) => v === 0)).toBe(true);
+  });
+
+  it("patches a real binary against a mutated copy, smaller than the copy itself", () => {
+    const a = new Uint8Array(readFileSync("/usr/bin/ostree"));
+    const b = new Uint8Array(a.length + 64);
+    b.set(a.subarray(0, 40000));
+    b.set(new TextEncoder().encode("inserted in the middle of the text section, 64 bytes long......"), 40000);
+    b.set(a.subarray(40000), 40064);
+    for (let i = 1000; i < b.length; i += 4099) b[i]! ^= 0x5a;
+    const p = roundTrip(a, b);
+    // Diff bytes are mostly zero; what matters is few controls and little extra data.
+    let extra = 0;
+    for (let at = 0, out = 0; out < b.length; ) {
+      const x = readOfft(p, at);
+      const y = readOfft(p, at + 8);
+      extra += y;
+      at += 24 + x + y;
+      out += x + y;
+    }
+    expect(extra).toBeLessThan(1024);
+  });
+
+  it("refuses inputs above maxInputSize", () => {
+    expect(() => bsdiff(new Uint8Array(10), new Uint8Array(10), { maxInputSize: 19 })).toThrow(DeltaLimitError);
+    expect(() => bsdiff(new Uint8Array(10), new Uint8Array(10), { maxInputSize: 20 })).not.toThrow();
+  });
+});
+
+describe("offt encoding", () => {
+  it("is 8-byte sign-magnitude little-endian", () => {
+    const b = new Uint8Array(8);
+    writeOfft(b, 0, -0x0102);
+    expect(Array.from(b)).toEqual([2, 1, 0, 0, 0, 0, 0, 0x80]);
+    fc.assert(
+      fc.property(fc.maxSafeInteger(), fc.boolean(), (m, neg) => {
+        const v = neg ? -m : m;
+        writeOfft(b, 0, v);
+        expect(readOfft(b, 0)).toBe(v === 0 ? 0 : v);
+      }),
+    );
+  });
+});
