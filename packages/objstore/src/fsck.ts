@@ -1,0 +1,366 @@
+import { readFile } from "node:fs/promises";
+import { sha256Hex } from "./checksum.js";
+import { contentHasher } from "./content.js";
+import { ObjectNotFoundError, OstreeError } from "./errors.js";
+import { decodeCommit, decodeDirMeta, decodeDirTree, S_IFLNK, S_IFMT, S_IFREG, type Commit } from "./metadata.js";
+import { ObjectType, objectTypeName } from "./object-types.js";
+import { DEFAULT_CONCURRENCY, TaskPool } from "./pool.js";
+import { deleteObject, enableTombstoneCommits } from "./prune.js";
+import { listRefs, resolveRev, type RefEntry } from "./refs.js";
+import type { Repo } from "./repo.js";
+import { objectKey, parentCommits, parseObjectKey, traverseCommit, type ParentMap, type ReachableSet } from "./traverse.js";
+
+/** fsck found a problem it cannot continue past; the message is what ostree prints after `error: `. */
+export class FsckError extends OstreeError {
+  override name = "FsckError";
+}
+
+/** One object failed verification; `message` is ostree's text for it. */
+export class ObjectVerifyError extends OstreeError {
+  override name = "ObjectVerifyError";
+  constructor(
+    readonly checksum: string,
+    readonly objectType: ObjectType,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface FsckOptions {
+  /** `-q`: only error messages (and the final summary line, as ostree prints it). */
+  quiet?: boolean;
+  /** `-a/--all`: report every corrupted object instead of stopping at the first. */
+  all?: boolean;
+  /** `--delete`: delete corrupted objects and mark the commits that reach them partial (`f`). */
+  delete?: boolean;
+  /** `--add-tombstones`: delete commits whose parent is missing, leaving tombstones. */
+  addTombstones?: boolean;
+  /** `--verify-bindings`: each ref's commit must list the ref in `ostree.ref-binding`. */
+  verifyBindings?: boolean;
+  /** `--verify-back-refs`: each ref a commit binds must resolve to it (implies verifyBindings). */
+  verifyBackRefs?: boolean;
+  /** Objects hashed at once (default: enough to keep the libuv pool busy). */
+  concurrency?: number;
+  /** Print progress lines like ostree does on a non-tty (default true). */
+  progress?: boolean;
+  /** stdout lines (without newline). */
+  out?: (line: string) => void;
+  /** stderr lines (without newline). */
+  err?: (line: string) => void;
+}
+
+export interface FsckResult {
+  /** Complete commits whose trees were verified. */
+  commitsVerified: number;
+  partialCommits: number;
+  fsckPartialCommits: number;
+  objectsChecked: number;
+  /** Object names (`csum.type`) found corrupted. */
+  corrupted: string[];
+  /** Object names found missing (including those deleted by `--delete`). */
+  missing: string[];
+  /** Commits newly marked partial. */
+  markedPartial: string[];
+  /** Commits replaced by tombstones. */
+  tombstoned: string[];
+}
+
+/**
+ * Verify one object as `ostree_repo_fsck_object` does: metadata is re-hashed
+ * and structurally validated; content objects are streamed through the
+ * content checksum. Missing objects throw ObjectNotFoundError.
+ */
+export async function fsckObject(repo: Repo, checksum: string, type: ObjectType): Promise<void> {
+  const name = `${checksum}.${objectTypeName(type)}`;
+  if (type === ObjectType.File) {
+    const prefix = `fsck content object ${checksum}: `;
+    let actual: string;
+    try {
+      const obj = await repo.openContent(checksum);
+      const fmt = obj.meta.mode & S_IFMT;
+      if (fmt !== S_IFREG && fmt !== S_IFLNK) {
+        throw new ObjectVerifyError(checksum, type, `${prefix}Invalid file metadata mode ${obj.meta.mode}; not a valid file type`);
+      }
+      const h = contentHasher(obj.meta);
+      let n = 0;
+      for await (const c of obj.payload()) {
+        h.update(c as Buffer);
+        n += (c as Buffer).length;
+      }
+      if (n !== obj.size) throw new ObjectVerifyError(checksum, type, `${prefix}Corrupted file object; payload is ${n} bytes, header says ${obj.size}`);
+      actual = h.digest("hex");
+    } catch (e) {
+      if (e instanceof ObjectNotFoundError || e instanceof ObjectVerifyError) throw e;
+      throw new ObjectVerifyError(checksum, type, `${prefix}${zlibMessage(e as NodeJS.ErrnoException)}`);
+    }
+    if (actual !== checksum) {
+      throw new ObjectVerifyError(checksum, type, `${prefix}Corrupted file object; checksum expected='${checksum}' actual='${actual}'`);
+    }
+    return;
+  }
+  const prefix = `fsck ${name}: `;
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(repo.objectPath(checksum, type)));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(checksum, objectTypeName(type));
+    throw new ObjectVerifyError(checksum, type, `${prefix}${(e as Error).message}`);
+  }
+  const actual = sha256Hex(bytes);
+  if (actual !== checksum) {
+    throw new ObjectVerifyError(checksum, type, `${prefix}Corrupted ${objectTypeName(type)} object; checksum expected='${checksum}' actual='${actual}'`);
+  }
+  // Bytes that hash right can still be hostile (hand-crafted `..` entries, non-normal form).
+  try {
+    if (type === ObjectType.Commit) decodeCommit(bytes, checksum);
+    else if (type === ObjectType.DirTree) decodeDirTree(bytes, checksum);
+    else if (type === ObjectType.DirMeta) decodeDirMeta(bytes, checksum);
+  } catch (e) {
+    throw new ObjectVerifyError(checksum, type, `${prefix}${name}: ${(e as Error).message}`);
+  }
+}
+
+/** GLib's GZlibDecompressor wording for zlib failures, which is what ostree prints. */
+function zlibMessage(e: NodeJS.ErrnoException): string {
+  if (e.code === "Z_BUF_ERROR") return "Need more input";
+  if (e.code === "Z_DATA_ERROR") return "Invalid compressed data";
+  return e.message;
+}
+
+/** The binding check ostree runs for `--verify-bindings` (message text as ostree's). */
+export function verifyBindings(collectionId: string | null, refName: string | null, commit: Commit): void {
+  const refsV = commit.metadata.find(([k]) => k === "ostree.ref-binding")?.[1];
+  if (!refsV || refsV.type !== "as") {
+    if (collectionId === null) return;
+    throw new FsckError("Expected commit metadata to have ref binding information, found none");
+  }
+  const refs = refsV.value as string[];
+  if (refName !== null && !refs.includes(refName)) {
+    const list = refs.length ? refs.map((r) => `‘${r}’`).join(", ") : "no refs";
+    throw new FsckError(`Commit has no requested ref ‘${refName}’ in ref binding metadata (${list})`);
+  }
+  if (collectionId !== null) {
+    const c = commit.metadata.find(([k]) => k === "ostree.collection-binding")?.[1];
+    if (!c || c.type !== "s") throw new FsckError("Expected commit metadata to have collection ID binding information, found none");
+    if (c.value !== collectionId) {
+      throw new FsckError(
+        `Commit has collection ID ‘${c.value as string}’ in collection binding metadata, while the remote it came from has collection ID ‘${collectionId}’`,
+      );
+    }
+  }
+}
+
+/** Non-tty progress lines as libglnx prints them: first, then at most once a second, then 100%. */
+function progressPrinter(out: (l: string) => void, total: number): (current: number) => void {
+  let last = -Infinity;
+  return (current) => {
+    const pct = current === total ? 100 : Math.trunc((current / total) * 100);
+    const now = performance.now();
+    if (pct !== 100 && now - last < 1000) return;
+    last = now;
+    out(`fsck objects (${current}/${total}) ${pct}%`);
+  };
+}
+
+/**
+ * `ostree fsck`: validate refs, enumerate commits, verify every object
+ * reachable from the complete ones (depth 0 each; every commit object in the
+ * repo is visited). Resolves with the result on success; throws FsckError
+ * with ostree's final message otherwise.
+ */
+export async function fsck(repo: Repo, options: FsckOptions = {}): Promise<FsckResult> {
+  const out = options.out ?? (() => {});
+  const err = options.err ?? (() => {});
+  const verifyBackRefs = options.verifyBackRefs ?? false;
+  const verifyBind = (options.verifyBindings ?? false) || verifyBackRefs;
+  const result: FsckResult = {
+    commitsVerified: 0,
+    partialCommits: 0,
+    fsckPartialCommits: 0,
+    objectsChecked: 0,
+    corrupted: [],
+    missing: [],
+    markedPartial: [],
+    tombstoned: [],
+  };
+  let foundCorruption = false;
+  const marking = new Set<string>();
+
+  // One object, with ostree's reporting and --delete/--all policy.
+  const checkOne = async (checksum: string, type: ObjectType, parents: ParentMap | undefined): Promise<void> => {
+    const key = objectKey(checksum, type);
+    let missing = false;
+    try {
+      await fsckObject(repo, checksum, type);
+      return;
+    } catch (e) {
+      const commits = parents ? parentCommits(parents, key) : null;
+      const inCommits = commits && commits.length ? commits.join(", ") : null;
+      if (e instanceof ObjectNotFoundError) {
+        err(inCommits ? `Object missing in commits ${inCommits}: ${key}` : `Object missing: ${key}`);
+        result.missing.push(key);
+        missing = true;
+      } else if (e instanceof ObjectVerifyError) {
+        const msg = inCommits ? `In commits ${inCommits}: ${e.message}` : e.message;
+        result.corrupted.push(key);
+        if (options.delete) {
+          err(msg);
+          await deleteObject(repo, checksum, type).catch(() => {});
+          missing = true;
+        } else if (options.all) {
+          foundCorruption = true;
+          err(msg);
+        } else {
+          throw new FsckError(msg);
+        }
+      } else {
+        throw e;
+      }
+      if (missing) {
+        foundCorruption = true;
+        if (commits && type !== ObjectType.Commit) {
+          for (const c of commits) {
+            // Checked synchronously first: parallel checks must not mark one commit twice.
+            if (marking.has(c)) continue;
+            marking.add(c);
+            if ((await repo.commitPartialState(c)) === null) {
+              err(`Marking commit as partial: ${c}`);
+              await repo.markCommitPartial(c, true);
+              result.markedPartial.push(c);
+            }
+          }
+        }
+      }
+    }
+  };
+
+  const loadCommitForRef = async (checksum: string, collectionId: string | null, refName: string): Promise<void> => {
+    await checkOne(checksum, ObjectType.Commit, undefined);
+    let commit: Commit;
+    try {
+      commit = await repo.readCommit(checksum);
+    } catch (e) {
+      const what = collectionId !== null ? `(${collectionId}, ${refName})` : refName;
+      throw new FsckError(`Loading commit for ref ${what}: ${(e as Error).message}`);
+    }
+    if (verifyBind) {
+      try {
+        verifyBindings(collectionId, refName, commit);
+      } catch (e) {
+        throw new FsckError(`Commit ${checksum}: ${(e as Error).message}`);
+      }
+    }
+  };
+
+  if (!options.quiet) out("Validating refs...");
+  let refs: RefEntry[];
+  try {
+    refs = await listRefs(repo, { heads: true, remotes: true, mirrors: true });
+  } catch (e) {
+    throw new FsckError((e as Error).message);
+  }
+  for (const r of refs) if (r.ns.kind !== "mirror") await loadCommitForRef(r.checksum, null, r.ref);
+
+  if (!options.quiet) out("Validating refs in collections...");
+  const mainCollection = repo.config.getString("core", "collection-id") ?? null;
+  for (const r of refs) {
+    if (r.ns.kind === "mirror") await loadCommitForRef(r.checksum, r.ns.collectionId, r.ref);
+    else if (r.ns.kind === "heads" && mainCollection !== null) await loadCommitForRef(r.checksum, mainCollection, r.ref);
+  }
+
+  if (!options.quiet) out("Enumerating commits...");
+  const complete: string[] = [];
+  const tombstones: string[] = [];
+  for await (const o of repo.listObjects()) {
+    if (o.type !== ObjectType.Commit) continue;
+    const state = await repo.commitPartialState(o.checksum);
+    let commit: Commit | null = null;
+    try {
+      commit = await repo.readCommit(o.checksum);
+    } catch {
+      // Left to the checksum pass, which names it.
+    }
+    if (commit) await checkCommitLinks(repo, o.checksum, commit, verifyBackRefs, options.addTombstones ? tombstones : null);
+    if (state !== null) {
+      result.partialCommits++;
+      if (state.startsWith("f")) result.fsckPartialCommits++;
+    } else {
+      complete.push(o.checksum);
+    }
+  }
+
+  if (!options.quiet) out(`Verifying content integrity of ${complete.length} commit objects...`);
+  const reachable: ReachableSet = new Set();
+  const parents: ParentMap = new Map();
+  for (const c of complete) await traverseCommit(repo, c, reachable, { maxDepth: 0, parents });
+
+  const total = reachable.size;
+  const progress = options.progress === false || total === 0 ? () => {} : progressPrinter(out, total);
+  const pool = new TaskPool(options.concurrency ?? DEFAULT_CONCURRENCY);
+  let done = 0;
+  for (const key of reachable) {
+    const { checksum, type } = parseObjectKey(key);
+    await pool.run(async () => {
+      await checkOne(checksum, type, parents);
+      done++;
+      progress(done);
+    });
+  }
+  await pool.drain();
+  result.objectsChecked = total;
+  result.commitsVerified = complete.length;
+
+  if (options.addTombstones) {
+    if (tombstones.length) await enableTombstoneCommits(repo);
+    for (const c of tombstones) {
+      out(`Adding tombstone for commit ${c}`);
+      await deleteObject(repo, c, ObjectType.Commit);
+      result.tombstoned.push(c);
+    }
+  } else if (result.partialCommits > 0) {
+    out(`${result.partialCommits} partial commits not verified`);
+  }
+
+  if (foundCorruption) throw new FsckError("Repository corruption encountered");
+  // ostree prints the count of all partial commits here, not just fsck-marked ones.
+  if (result.fsckPartialCommits > 0) throw new FsckError(`${result.partialCommits} partial commits from fsck-detected corruption`);
+  out(`object fsck of ${complete.length} commits completed successfully - no errors found.`);
+  return result;
+}
+
+/** --verify-back-refs and --add-tombstones checks of one commit. */
+async function checkCommitLinks(repo: Repo, checksum: string, commit: Commit, backRefs: boolean, tombstones: string[] | null): Promise<void> {
+  if (backRefs) {
+    const cid = commit.metadata.find(([k]) => k === "ostree.collection-binding")?.[1];
+    const collectionId = cid && cid.type === "s" ? (cid.value as string) : null;
+    const refsV = commit.metadata.find(([k]) => k === "ostree.ref-binding")?.[1];
+    const refs = refsV && refsV.type === "as" ? (refsV.value as string[]) : [];
+    for (const ref of refs) {
+      let target: string | null;
+      if (collectionId !== null) {
+        target = await resolveCollectionRef(repo, collectionId, ref);
+      } else {
+        target = await resolveRev(repo, ref, true);
+      }
+      const what = collectionId !== null ? `Collection–ref (${collectionId}, ${ref})` : `Ref ‘${ref}’`;
+      if (target === null) throw new FsckError(`${what} in bindings for commit ${checksum} does not exist`);
+      if (target !== checksum) throw new FsckError(`${what} in bindings for commit ${checksum} does not resolve to that commit`);
+    }
+  }
+  if (tombstones && commit.parent !== null && !(await repo.hasObject(commit.parent, ObjectType.Commit))) {
+    tombstones.push(checksum);
+  }
+}
+
+/** A (collection, ref) in this repo: refs/heads when it is the repo's collection, else refs/mirrors. */
+async function resolveCollectionRef(repo: Repo, collectionId: string, ref: string): Promise<string | null> {
+  const refs = await listRefs(repo, { heads: true, remotes: false, mirrors: true });
+  const main = repo.config.getString("core", "collection-id");
+  for (const r of refs) {
+    if (r.ref !== ref) continue;
+    if (r.ns.kind === "mirror" && r.ns.collectionId === collectionId) return r.checksum;
+    if (r.ns.kind === "heads" && main === collectionId) return r.checksum;
+  }
+  return null;
+}
