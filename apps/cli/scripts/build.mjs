@@ -36,7 +36,8 @@ await build({
   target: "node20",
   format: "esm",
   conditions: ["source"],
-  banner: { js: "#!/usr/bin/env node" },
+  // CommonJS dependencies bundled into ESM call require() for Node built-ins.
+  banner: { js: '#!/usr/bin/env node\nimport { createRequire as __ostreeTsCreateRequire } from "node:module";\nconst require = __ostreeTsCreateRequire(import.meta.url);' },
   plugins: [lazyNative],
   sourcemap: false,
   legalComments: "none",

@@ -13,6 +13,8 @@ const checksum: CommandModule = {
     try {
       st = lstatSync(path);
     } catch (e) {
+      // ostree's two code paths (async GFile vs ostree_checksum_file_at) word it differently.
+      if (inv.opts["ignore-xattrs"]) throw new CliError(`fstatat(${path}): ${errnoText(e)}`);
       throw new CliError(`Error when getting information for file “${resolve(path)}”: ${errnoText(e)}`);
     }
     const xattrs: Xattrs = inv.opts["ignore-xattrs"] ? [] : readXattrs(path);

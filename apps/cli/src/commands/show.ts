@@ -22,7 +22,8 @@ export function formatSize(n: number): string {
     v /= 1000;
     i++;
   }
-  return `${v.toFixed(1)} ${units[i]}`;
+  // GLib separates number and unit with a no-break space.
+  return `${v.toFixed(1)}\u00a0${units[i]}`;
 }
 
 function readVarint(b: Uint8Array, pos: { p: number }): number {
