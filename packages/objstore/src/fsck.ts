@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { sha256Hex } from "./checksum.js";
 import { contentHasher } from "./content.js";
 import { ObjectNotFoundError, OstreeError } from "./errors.js";
@@ -77,6 +77,7 @@ export async function fsckObject(repo: Repo, checksum: string, type: ObjectType)
     const prefix = `fsck content object ${checksum}: `;
     let actual: string;
     try {
+      if (repo.isArchive) await checkFilezHeaderLength(repo, checksum, prefix);
       const obj = await repo.openContent(checksum);
       const fmt = obj.meta.mode & S_IFMT;
       if (fmt !== S_IFREG && fmt !== S_IFLNK) {
@@ -118,6 +119,27 @@ export async function fsckObject(repo: Repo, checksum: string, type: ObjectType)
     else if (type === ObjectType.DirMeta) decodeDirMeta(bytes, checksum);
   } catch (e) {
     throw new ObjectVerifyError(checksum, type, `${prefix}${name}: ${(e as Error).message}`);
+  }
+}
+
+/** ostree's first check on a `.filez`: the header length must fit in the file. */
+async function checkFilezHeaderLength(repo: Repo, checksum: string, prefix: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(repo.objectPath(checksum, ObjectType.File), "r");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(checksum, "file");
+    throw e;
+  }
+  try {
+    const { size } = await fh.stat();
+    const buf = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(buf, 0, 4, 0);
+    if (bytesRead < 4) throw new ObjectVerifyError(checksum, ObjectType.File, `${prefix}File header size 0 exceeds size ${size}`);
+    const len = buf.readUInt32BE(0);
+    if (len > size) throw new ObjectVerifyError(checksum, ObjectType.File, `${prefix}File header size ${len} exceeds size ${size}`);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -293,7 +315,13 @@ export async function fsck(repo: Repo, options: FsckOptions = {}): Promise<FsckR
   if (!options.quiet) out(`Verifying content integrity of ${complete.length} commit objects...`);
   const reachable: ReachableSet = new Set();
   const parents: ParentMap = new Map();
-  for (const c of complete) await traverseCommit(repo, c, reachable, { maxDepth: 0, parents });
+  try {
+    for (const c of complete) await traverseCommit(repo, c, reachable, { maxDepth: 0, parents });
+  } catch (e) {
+    // A dirtree missing from a complete commit stops ostree's traversal the same way.
+    if (e instanceof OstreeError) throw new FsckError(e.message);
+    throw e;
+  }
 
   const total = reachable.size;
   const progress = options.progress === false || total === 0 ? () => {} : progressPrinter(out, total);
