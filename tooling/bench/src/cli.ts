@@ -1,0 +1,77 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { cacheDir, writeJsonAtomic } from "@ostree-ts/test-images";
+import { runBench } from "./harness.js";
+import type { InputSource } from "./inputs.js";
+import { OPS } from "./ops.js";
+import { benchmarksMarkdown, deltaRows, deltaSvg } from "./report.js";
+
+const USAGE = `usage: pnpm bench [options]    (node tooling/bench/run.mjs)
+input (default: the test images if built, else --quick):
+  --images             test-images cache os-v1/v2/v3-ostree (build: node test-images/bin/build.mjs)
+  --quick              trees made from a subset of this machine's /usr, plus two derived versions
+  --fixture N          generated fixture trees with N files (seconds; what the tests use)
+  --repo PATH --ref R  a real repository: its commits R^ and R (or $OSTREE_TS_BENCH_REPO, $OSTREE_TS_BENCH_REF)
+options:
+  --reps N             repetitions per tool (default 3, or $OSTREE_TS_BENCH_REPS)
+  --only a,b           only these operations (ids: ${OPS.map((o) => o.id).join(", ")})
+  --cli PATH           ostree-ts CLI (default apps/cli/dist/ostree-ts.mjs)
+  --out DIR            work/results folder (default bench-out/)
+  --no-lower-bounds    skip the xz/zstd/changed-bytes reference sizes
+  --no-report          write only <out>/results.json, not BENCHMARKS.md and the SVG
+`;
+
+export async function main(argv: string[], rootDir: string): Promise<number> {
+  const a = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i] as string;
+    if (["--reps", "--only", "--cli", "--out", "--fixture", "--repo", "--ref"].includes(k)) a.set(k, argv[++i] ?? "");
+    else if (k.startsWith("--")) flags.add(k);
+    else throw new Error(`unexpected argument ${k}\n${USAGE}`);
+  }
+  if (flags.has("--help")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const repo = a.get("--repo") ?? process.env.OSTREE_TS_BENCH_REPO;
+  const ref = a.get("--ref") ?? process.env.OSTREE_TS_BENCH_REF;
+  let source: InputSource;
+  if (repo) {
+    if (!ref) throw new Error("a user repository needs --ref (or OSTREE_TS_BENCH_REF)");
+    source = { kind: "repo", repo: resolve(repo), ref };
+  } else if (a.has("--fixture")) source = { kind: "fixture", files: Number(a.get("--fixture")) };
+  else if (flags.has("--quick")) source = { kind: "quick" };
+  else if (flags.has("--images") || ["os-v1", "os-v2", "os-v3"].every((n) => existsSync(join(cacheDir(), `${n}-ostree`)))) source = { kind: "images" };
+  else {
+    log(`test images not built in ${cacheDir()}: using --quick (a /usr subset). Build them with: node test-images/bin/build.mjs`);
+    source = { kind: "quick" };
+  }
+  const outDir = resolve(a.get("--out") ?? join(rootDir, "bench-out"));
+  const reps = Number(a.get("--reps") ?? process.env.OSTREE_TS_BENCH_REPS ?? 3);
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${a.get("--reps")}`);
+  const only = a.get("--only")?.split(",").filter(Boolean);
+  for (const id of only ?? []) if (!OPS.some((o) => o.id === id)) throw new Error(`unknown operation ${id}`);
+  const res = await runBench({
+    source,
+    outDir,
+    reps,
+    cli: resolve(a.get("--cli") ?? join(rootDir, "apps/cli/dist/ostree-ts.mjs")),
+    ...(only ? { only } : {}),
+    lowerBounds: !flags.has("--no-lower-bounds"),
+    log,
+  });
+  mkdirSync(outDir, { recursive: true });
+  writeJsonAtomic(join(outDir, "results.json"), res);
+  log(`wrote ${join(outDir, "results.json")}`);
+  if (!flags.has("--no-report")) {
+    const svg = join(rootDir, "docs/bench-delta-sizes.svg");
+    const md = join(rootDir, "BENCHMARKS.md");
+    mkdirSync(dirname(svg), { recursive: true });
+    writeFileSync(svg, deltaSvg(deltaRows(res), `Static delta sizes per strategy (${res.source} trees, log scale)`));
+    writeFileSync(md, benchmarksMarkdown(res, { svgPath: relative(rootDir, svg), invocation: `pnpm bench ${argv.join(" ")}`.trim() }));
+    log(`wrote ${md} and ${svg}`);
+  }
+  return 0;
+}
