@@ -49,8 +49,16 @@ export function parseOps(ops: Uint8Array, objects: DecodedPart["objects"]): Op[]
   return out;
 }
 
+export interface OstreeDelta {
+  repo: string;
+  from: string;
+  to: string;
+  dir: string;
+  parts: DecodedPart[];
+}
+
 /** Commits `v1` then `v2` into a fresh archive repo, generates FROM→TO, returns its decoded parts. */
-export async function ostreeDelta(work: string, v1: string, v2: string, extraArgs: string[] = []): Promise<DecodedPart[]> {
+export async function ostreeDelta(work: string, v1: string, v2: string, extraArgs: string[] = []): Promise<OstreeDelta> {
   const repo = join(work, "repo");
   ostree(["init", `--repo=${repo}`, "--mode=archive"]);
   const c1 = ostree(["commit", `--repo=${repo}`, "-b", "t", "--timestamp=2021-01-01T00:00:00Z", "-s", "v1", "--no-xattrs", v1]).trim();
@@ -74,7 +82,7 @@ export async function ostreeDelta(work: string, v1: string, v2: string, extraArg
     const [, , blob, ops] = decode("(a(uuu)aa(ayay)ayay)", payload) as [unknown, unknown, Uint8Array, Uint8Array];
     parts.push({ file, payload, blob, ops: parseOps(ops, objects), objects });
   }
-  return parts;
+  return { repo, from: c1, to: c2, dir, parts };
 }
 
 /** The bsdiff patches of a part: output size (from the preceding `o`) and patch bytes. */
