@@ -1,10 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { realBinary } from "./binaries.js";
 import { compress, compressionByte, compressionKindOf, CompressionPool, decompress, DeltaFormatError, DeltaToolError } from "../src/index.js";
 
 const hasXz = spawnSync("xz", ["--version"]).status === 0;
-const sample = new Uint8Array(readFileSync("/usr/bin/ostree"));
+const sample = realBinary();
 
 function xz(args: string[], input: Uint8Array): Uint8Array {
   const r = spawnSync("xz", args, { input, maxBuffer: 1 << 30 });
@@ -67,6 +67,28 @@ describe.skipIf(!hasXz)("xz", () => {
         await expect(decompress(b, "xz", 1 << 20, { decoder })).rejects.toThrow(DeltaFormatError);
       }
     }
+  });
+
+  it("verifies the CRC64 check of the stream", async () => {
+    const data = new TextEncoder().encode("a payload whose integrity check gets corrupted");
+    const c = await compress(data, "xz");
+    // CRC64-ECMA as xz computes it, to locate the check field (it precedes the index).
+    const table: bigint[] = [];
+    for (let n = 0n; n < 256n; n++) {
+      let v = n;
+      for (let k = 0; k < 8; k++) v = v & 1n ? 0xc96c5795d7870f42n ^ (v >> 1n) : v >> 1n;
+      table.push(v);
+    }
+    let crc = 0xffffffffffffffffn;
+    for (const b of data) crc = table[Number((crc ^ BigInt(b)) & 0xffn)]! ^ (crc >> 8n);
+    const field = Buffer.alloc(8);
+    field.writeBigUInt64LE(crc ^ 0xffffffffffffffffn);
+    const at = Buffer.from(c).indexOf(field);
+    expect(at).toBeGreaterThan(12);
+    const bad = new Uint8Array(c);
+    bad[at]! ^= 1;
+    await expect(decompress(bad, "xz", 1000)).rejects.toThrow(DeltaFormatError);
+    expect(Array.from(await decompress(c, "xz", 1000))).toEqual(Array.from(data));
   });
 
   it("decodes a SHA-256-checked stream through the xz fallback", async () => {
