@@ -13,3 +13,4 @@ export * from "./prune.js";
 export * from "./lock.js";
 export * from "./summary.js";
 export { GStrHashMap, gStrHash } from "./ghash.js";
+export * from "./export.js";
