@@ -98,6 +98,7 @@ const XZ_OPTIONS_ERROR = "error code 6";
  * corrupt, truncated, or decompresses to more than `maxSize` bytes.
  */
 export async function decompress(data: Uint8Array, kind: CompressionKind, maxSize: number, options: DecompressOptions = {}): Promise<Uint8Array> {
+  if (!(maxSize >= 0)) throw new RangeError(`decompress: maxSize must be a non-negative number, got ${maxSize}`);
   if (kind === "none") {
     if (data.length > maxSize) throw new DeltaFormatError(`stored part payload of ${data.length} bytes exceeds the maximum of ${maxSize}`);
     return data;

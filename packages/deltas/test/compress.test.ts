@@ -27,6 +27,7 @@ describe("none", () => {
     expect(await compress(sample, "none")).toBe(sample);
     expect(await decompress(sample, "none", sample.length)).toBe(sample);
     await expect(decompress(sample, "none", sample.length - 1)).rejects.toThrow(DeltaFormatError);
+    await expect(decompress(sample, "xz", Number.NaN)).rejects.toThrow(RangeError);
   });
 });
 
