@@ -1,0 +1,35 @@
+import { formatPruneResult, prune as runPrune, type Repo } from "@ostree-ts/objstore";
+import { UsageError, type CommandModule } from "../command.js";
+
+const prune: CommandModule = {
+  parameterString: "",
+  options: [
+    { long: "no-prune", arg: "none", description: "Only display unreachable objects; don't delete" },
+    { long: "refs-only", arg: "none", description: "Only compute reachability via refs" },
+    { long: "depth", arg: "int", description: "Only traverse DEPTH parents for each commit (default: -1=infinite)", argDescription: "DEPTH" },
+    { long: "delete-commit", arg: "string", description: "Specify a commit to delete", argDescription: "COMMIT" },
+    { long: "keep-younger-than", arg: "string", description: "Prune all commits older than the specified date", argDescription: "DATE" },
+    { long: "static-deltas-only", arg: "none", description: "Change the behavior of delete-commit and keep-younger-than to prune only static deltas" },
+    { long: "retain-branch-depth", arg: "strv", description: "Additionally retain BRANCH=DEPTH commits", argDescription: "BRANCH=DEPTH" },
+    { long: "only-branch", arg: "strv", description: "Only prune BRANCH (may be specified multiple times)", argDescription: "BRANCH" },
+    { long: "commit-only", arg: "none", description: "Only traverse and delete commit objects." },
+  ],
+  async run(inv) {
+    const o = inv.opts;
+    if (o["delete-commit"] !== undefined && o["no-prune"]) throw new UsageError("Cannot specify both --delete-commit and --no-prune");
+    const options = {
+      noPrune: Boolean(o["no-prune"]),
+      refsOnly: Boolean(o["refs-only"]),
+      depth: o.depth === undefined ? -1 : Number(o.depth),
+      deleteCommit: o["delete-commit"] as string | undefined,
+      keepYoungerThan: o["keep-younger-than"] as string | undefined,
+      staticDeltasOnly: Boolean(o["static-deltas-only"]),
+      retainBranchDepth: o["retain-branch-depth"] as string[] | undefined,
+      onlyBranches: o["only-branch"] as string[] | undefined,
+      commitOnly: Boolean(o["commit-only"]),
+    };
+    const result = await runPrune(inv.repo as Repo, options);
+    for (const line of formatPruneResult(result, options)) inv.out.print(`${line}\n`);
+  },
+};
+export default prune;
