@@ -17,7 +17,7 @@ export interface Inputs {
   source: string;
   dir: string;
   versions: Version[];
-  /** Archive repo holding every version (refs os-v1.., "os" = newest), with static deltas and a summary. */
+  /** Archive repo holding every version (ref os-vN each, parent-chained; "os" = newest), with static deltas and a summary. */
   repo: string;
   commits: string[];
 }
@@ -145,7 +145,8 @@ export function deltaDir(repo: string, from: string | undefined, to: string): st
 export function prepareRepo(versions: Version[], dir: string, log: (s: string) => void): { repo: string; commits: string[] } {
   const repo = join(dir, "archive");
   const stamp = join(dir, "archive.json");
-  const key = versions.map((v) => v.digest).join(",");
+  // Bump the prefix when the preparation steps change, so old input repos are rebuilt.
+  const key = `layout2:${versions.map((v) => v.digest).join(",")}`;
   if (existsSync(stamp) && existsSync(repo)) {
     const s = JSON.parse(readFileSync(stamp, "utf8")) as { key: string; commits: string[] };
     if (s.key === key) return { repo, commits: s.commits };
@@ -156,10 +157,12 @@ export function prepareRepo(versions: Version[], dir: string, log: (s: string) =
   const commits: string[] = [];
   versions.forEach((v, i) => {
     log(`input repo: committing ${v.name}`);
-    const c = ostree(["commit", `--repo=${repo}`, "--branch=os", `--subject=${v.name}`, `--timestamp=${TIMESTAMP}`, `--tree=dir=${v.tree}`]).trim();
-    ostree(["refs", `--repo=${repo}`, `--create=os-v${i + 1}`, c]);
+    // Each version on its own ref (so the commit's ref binding matches what clients pull), chained by parent like one branch's history.
+    const parent = commits.length ? [`--parent=${commits[commits.length - 1]}`] : [];
+    const c = ostree(["commit", `--repo=${repo}`, `--branch=os-v${i + 1}`, ...parent, `--subject=${v.name}`, `--timestamp=${TIMESTAMP}`, `--tree=dir=${v.tree}`]).trim();
     commits.push(c);
   });
+  ostree(["refs", `--repo=${repo}`, "--create=os", commits[commits.length - 1] as string]);
   for (let i = 1; i < commits.length; i++) {
     log(`input repo: static delta ${versions[i - 1]?.name} → ${versions[i]?.name}`);
     ostree(["static-delta", "generate", `--repo=${repo}`, `--from=${commits[i - 1]}`, `--to=${commits[i]}`]);
