@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { cacheDir, writeJsonAtomic } from "@ostree-ts/test-images";
-import { runBench } from "./harness.js";
+import { runBench, type BenchResults } from "./harness.js";
 import type { InputSource } from "./inputs.js";
 import { OPS } from "./ops.js";
 import { benchmarksMarkdown, deltaRows, deltaSvg } from "./report.js";
@@ -19,6 +19,7 @@ options:
   --out DIR            work/results folder (default bench-out/)
   --no-lower-bounds    skip the xz/zstd/changed-bytes reference sizes
   --no-report          write only <out>/results.json, not BENCHMARKS.md and the SVG
+  --report-only        rewrite BENCHMARKS.md and the SVG from <out>/results.json without measuring
 `;
 
 export async function main(argv: string[], rootDir: string): Promise<number> {
@@ -35,6 +36,12 @@ export async function main(argv: string[], rootDir: string): Promise<number> {
     return 0;
   }
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  const outDir = resolve(a.get("--out") ?? join(rootDir, "bench-out"));
+  if (flags.has("--report-only")) {
+    const res = JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as BenchResults & { invocation?: string };
+    writeReports(res, rootDir, res.invocation ?? "pnpm bench", log);
+    return 0;
+  }
   const repo = a.get("--repo") ?? process.env.OSTREE_TS_BENCH_REPO;
   const ref = a.get("--ref") ?? process.env.OSTREE_TS_BENCH_REF;
   let source: InputSource;
@@ -48,7 +55,6 @@ export async function main(argv: string[], rootDir: string): Promise<number> {
     log(`test images not built in ${cacheDir()}: using --quick (a /usr subset). Build them with: node test-images/bin/build.mjs`);
     source = { kind: "quick" };
   }
-  const outDir = resolve(a.get("--out") ?? join(rootDir, "bench-out"));
   const reps = Number(a.get("--reps") ?? process.env.OSTREE_TS_BENCH_REPS ?? 3);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${a.get("--reps")}`);
   const only = a.get("--only")?.split(",").filter(Boolean);
@@ -62,16 +68,19 @@ export async function main(argv: string[], rootDir: string): Promise<number> {
     lowerBounds: !flags.has("--no-lower-bounds"),
     log,
   });
+  const invocation = `pnpm bench ${argv.join(" ")}`.trim();
   mkdirSync(outDir, { recursive: true });
-  writeJsonAtomic(join(outDir, "results.json"), res);
+  writeJsonAtomic(join(outDir, "results.json"), { ...res, invocation });
   log(`wrote ${join(outDir, "results.json")}`);
-  if (!flags.has("--no-report")) {
-    const svg = join(rootDir, "docs/bench-delta-sizes.svg");
-    const md = join(rootDir, "BENCHMARKS.md");
-    mkdirSync(dirname(svg), { recursive: true });
-    writeFileSync(svg, deltaSvg(deltaRows(res), `Static delta sizes per strategy (${res.source} trees, log scale)`));
-    writeFileSync(md, benchmarksMarkdown(res, { svgPath: relative(rootDir, svg), invocation: `pnpm bench ${argv.join(" ")}`.trim() }));
-    log(`wrote ${md} and ${svg}`);
-  }
+  if (!flags.has("--no-report")) writeReports(res, rootDir, invocation, log);
   return 0;
+}
+
+function writeReports(res: BenchResults, rootDir: string, invocation: string, log: (s: string) => void): void {
+  const svg = join(rootDir, "docs/bench-delta-sizes.svg");
+  const md = join(rootDir, "BENCHMARKS.md");
+  mkdirSync(dirname(svg), { recursive: true });
+  writeFileSync(svg, deltaSvg(deltaRows(res), `Static delta sizes per strategy (${res.source} trees, log scale)`));
+  writeFileSync(md, benchmarksMarkdown(res, { svgPath: relative(rootDir, svg), invocation }));
+  log(`wrote ${md} and ${svg}`);
 }
