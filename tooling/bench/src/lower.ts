@@ -12,6 +12,8 @@ export interface LowerBounds {
   xzTar: number;
   /** `zstd --long=27 --patch-from=old.tar` of new.tar: a generic binary delta of the two tars. */
   zstdPatch?: number;
+  /** Set when zstd was not installed, so zstdPatch could not be computed. */
+  zstdMissing?: boolean;
   /** Uncompressed size of the new tree's file contents that do not occur anywhere in the old tree. */
   changedBytes: number;
   commands: string[];
@@ -61,7 +63,10 @@ export function lowerBounds(from: Version | undefined, to: Version, cache: strin
   sh(["tar", ...TAR_ARGS, "-C", to.tree, "-cf", newTar, "."]);
   sh(["xz", "-9", "-T0", "-c", newTar], join(tmp, "new.tar.xz"));
   const res: LowerBounds = { from: from?.name ?? "empty", to: to.name, xzTar: statSync(join(tmp, "new.tar.xz")).size, changedBytes: 0, commands };
-  if (from) {
+  if (from && spawnSync("zstd", ["--version"]).status !== 0) {
+    res.zstdMissing = true;
+    log("zstd is not installed (Debian package zstd): no --patch-from bound");
+  } else if (from) {
     log(`lower bounds ${from.name} → ${to.name}: zstd --patch-from`);
     sh(["tar", ...TAR_ARGS, "-C", from.tree, "-cf", oldTar, "."]);
     sh(["zstd", "-q", "-19", "-T0", "--long=27", `--patch-from=${oldTar}`, newTar, "-f", "-o", join(tmp, "patch.zst")]);

@@ -71,7 +71,7 @@ export function deltaRows(res: BenchResults): DeltaRow[] {
           { name: "ostree static delta", ...d("ostree") },
           { name: "ostree-ts static delta", ...d("ostree-ts") },
           { name: "xz -9 of new tar", ...(lb ? { bytes: lb.xzTar } : { note: "not computed" }) },
-          { name: "zstd --patch-from", ...(lb?.zstdPatch !== undefined ? { bytes: lb.zstdPatch } : { note: from < 0 ? "n/a" : "not computed" }) },
+          { name: "zstd --patch-from", ...(lb?.zstdPatch !== undefined ? { bytes: lb.zstdPatch } : { note: from < 0 ? "n/a" : lb?.zstdMissing ? "zstd missing" : "not computed" }) },
           { name: "changed bytes (raw)", ...(lb ? { bytes: lb.changedBytes } : { note: "not computed" }) },
         ],
       };

@@ -1,8 +1,9 @@
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describeInterop, tempDir } from "@ostree-ts/interop";
 import { afterAll, expect, it } from "vitest";
 import { runBench } from "../src/harness.js";
+import { TIME_BIN } from "../src/measure.js";
 
 const tmp = tempDir("ostree-ts-bench-");
 afterAll(() => tmp.cleanup());
@@ -10,6 +11,10 @@ afterAll(() => tmp.cleanup());
 const ONLY = ["startup", "commit-archive", "fsck", "delta-generate-v1-v2", "pull-delta-v2-v3"];
 
 describeInterop("bench harness on a tiny fixture", () => {
+  it("has GNU time to measure children with", () => {
+    expect(existsSync(TIME_BIN), `${TIME_BIN} is missing: apt-get install time`).toBe(true);
+  });
+
   it("measures ostree and reports a missing ostree-ts CLI as not implemented", async () => {
     const res = await runBench({
       source: { kind: "fixture", files: 15 },
@@ -37,6 +42,8 @@ describeInterop("bench harness on a tiny fixture", () => {
     expect(pull?.results.ostree.sizes.transferred).toBeGreaterThan(0);
     expect(res.lowerBounds.map((l) => `${l.from}>${l.to}`)).toEqual(["fixture-v1>fixture-v2", "fixture-v2>fixture-v3", "empty>fixture-v3"]);
     for (const l of res.lowerBounds) expect(l.xzTar).toBeGreaterThan(0);
+    const patch = res.lowerBounds[0];
+    if (!patch?.zstdMissing) expect(patch?.zstdPatch).toBeGreaterThan(0);
   });
 
   it("runs a CLI that answers like ostree, and tells 'not implemented' from real failures", async () => {
