@@ -1,0 +1,5 @@
+export * from "./errors.js";
+export * from "./devino.js";
+export * from "./checkout.js";
+export { probeFile, resolveCommit, resolveSubpath, SubpathNotFoundError, validateName, type ProbedFile, type Resolved } from "./tree.js";
+export { checksumPath } from "./fsutil.js";
