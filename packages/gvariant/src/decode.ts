@@ -1,10 +1,15 @@
 import { encode } from "./encode.js";
 import { GVariantDecodeError, GVariantNormalFormError, GVariantTypeError } from "./errors.js";
-import { alignUp, offsetWidth, parseType, type TypeNode } from "./types.js";
+import { alignUp, isObjectPath, isSignature, offsetWidth, parseType, typeDepth, type TypeNode } from "./types.js";
 import type { ByteOrder, Value } from "./values.js";
 
-const MAX_VARIANT_DEPTH = 64;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// GLib's G_VARIANT_MAX_RECURSION_DEPTH: a variant's contents may not take the
+// total container nesting (outer containers + the child's type depth) to 128.
+const MAX_RECURSION_DEPTH = 128;
+// ignoreBOM: a leading U+FEFF is string content, not a byte order mark.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const TYPE_CHARS = new Uint8Array(128);
+for (const c of "bynqiuhxtdsogvam(){}") TYPE_CHARS[c.charCodeAt(0)] = 1;
 
 export interface DecodeOptions {
   byteOrder?: ByteOrder;
@@ -36,11 +41,9 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
       if (size !== node.fixedSize) bad(node, start, `expected ${node.fixedSize} bytes, have ${size}`);
       const dv = r.view;
       switch (node.code) {
-        case "b": {
-          const b = dv.getUint8(start);
-          if (b > 1) bad(node, start, `boolean byte ${b}`);
-          return b === 1;
-        }
+        case "b":
+          // As g_variant_get_boolean(): any non-zero byte is true; strict mode rejects bytes > 1.
+          return dv.getUint8(start) !== 0;
         case "y":
           return dv.getUint8(start);
         case "n":
@@ -65,19 +68,27 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
       if (size === 0 || r.bytes[end - 1] !== 0) bad(node, start, "string is not NUL-terminated");
       const body = r.bytes.subarray(start, end - 1);
       if (body.includes(0)) bad(node, start, "string contains NUL");
+      let str: string;
       try {
-        return utf8.decode(body);
+        str = utf8.decode(body);
       } catch {
         bad(node, start, "string is not valid UTF-8");
       }
+      if (node.code === "o" && !isObjectPath(str)) bad(node, start, `${JSON.stringify(str)} is not a valid object path`);
+      if (node.code === "g" && !isSignature(str)) bad(node, start, `${JSON.stringify(str)} is not a valid signature`);
+      return str;
     }
-    // falls through (unreachable: bad() throws)
     case "variant": {
-      if (depth >= MAX_VARIANT_DEPTH) bad(node, start, `variants nest deeper than ${MAX_VARIANT_DEPTH}`);
       let sep = end - 1;
       while (sep >= start && r.bytes[sep] !== 0) sep--;
       if (sep < start) bad(node, start, "variant has no type separator");
-      const typeStr = String.fromCharCode(...r.bytes.subarray(sep + 1, end));
+      // Built char by char: a spread of a huge hostile type string would overflow the stack.
+      let typeStr = "";
+      for (let p = sep + 1; p < end; p++) {
+        const b = r.bytes[p]!;
+        if (b >= 128 || TYPE_CHARS[b] === 0) bad(node, start, `variant type string has invalid byte 0x${b.toString(16).padStart(2, "0")}`);
+        typeStr += String.fromCharCode(b);
+      }
       let inner: TypeNode;
       try {
         inner = parseType(typeStr);
@@ -85,6 +96,7 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
         if (e instanceof GVariantTypeError) bad(node, start, `variant type ${JSON.stringify(typeStr)}: ${e.message}`);
         throw e;
       }
+      if (depth + typeDepth(inner) >= MAX_RECURSION_DEPTH) bad(node, start, `variant contents nest deeper than ${MAX_RECURSION_DEPTH}`);
       return { type: inner.type, value: read(r, inner, start, sep, depth + 1) };
     }
     case "maybe": {
@@ -93,10 +105,10 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
       let value: Value;
       if (el.fixedSize !== 0) {
         if (size !== el.fixedSize) bad(node, start, `Just of fixed size ${el.fixedSize} has ${size} bytes`);
-        value = read(r, el, start, end, depth);
+        value = read(r, el, start, end, depth + 1);
       } else {
         if (r.bytes[end - 1] !== 0) bad(node, start, "Just of variable-size value lacks trailing NUL");
-        value = read(r, el, start, end - 1, depth);
+        value = read(r, el, start, end - 1, depth + 1);
       }
       return el.kind === "maybe" ? { just: value } : value;
     }
@@ -106,7 +118,7 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
         if (size % el.fixedSize !== 0) bad(node, start, `${size} bytes is not a multiple of element size ${el.fixedSize}`);
         if (el.kind === "basic" && el.code === "y") return r.bytes.subarray(start, end);
         const out: Value[] = [];
-        for (let p = start; p < end; p += el.fixedSize) out.push(read(r, el, p, p + el.fixedSize, depth));
+        for (let p = start; p < end; p += el.fixedSize) out.push(read(r, el, p, p + el.fixedSize, depth + 1));
         return out;
       }
       if (size === 0) return [];
@@ -121,7 +133,7 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
         const elStart = alignUp(pos - start, el.align) + start;
         const elEnd = start + r.offset(tableStart + i * w, w);
         if (elEnd < elStart || elEnd > tableStart) bad(node, start, `element ${i} bounds ${elStart - start}..${elEnd - start} out of range`);
-        out.push(read(r, el, elStart, elEnd, depth));
+        out.push(read(r, el, elStart, elEnd, depth + 1));
         pos = elEnd;
       }
       return out;
@@ -137,7 +149,8 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
       let pos = start;
       const out: Value[] = [];
       const last = node.members.length - 1;
-      node.members.forEach((m, i) => {
+      for (let i = 0; i <= last; i++) {
+        const m = node.members[i]!;
         const mStart = start + alignUp(pos - start, m.align);
         let mEnd: number;
         if (m.fixedSize !== 0) {
@@ -150,9 +163,9 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
           mEnd = start + r.offset(tableEnd, w);
         }
         if (mStart > mEnd || mEnd > tableEnd) bad(node, start, `member ${i} bounds ${mStart - start}..${mEnd - start} out of range`);
-        out.push(read(r, m, mStart, mEnd, depth));
+        out.push(read(r, m, mStart, mEnd, depth + 1));
         pos = mEnd;
-      });
+      }
       return out;
     }
   }

@@ -1,9 +1,14 @@
 import { GVariantEncodeError } from "./errors.js";
-import { alignUp, parseType, type TypeNode } from "./types.js";
+import { alignUp, isObjectPath, isSignature, parseType, type TypeNode } from "./types.js";
 import type { ByteOrder, Just, Value, Variant } from "./values.js";
 import { isVariant } from "./values.js";
 
 const utf8 = new TextEncoder();
+
+// ES2024 String.prototype.isWellFormed (Node 20+); the shared tsconfig targets ES2023 libs.
+interface WellFormedCheck {
+  isWellFormed(): boolean;
+}
 
 /** Growable output buffer; positions are absolute, which equals container-relative alignment because every container starts aligned. */
 class Sink {
@@ -47,10 +52,11 @@ class Sink {
     while (w < 8 && body + offsets.length * w > 2 ** (8 * w) - 1) w *= 2;
     this.reserve(offsets.length * w);
     for (const off of offsets) {
-      let v = BigInt(off);
+      // Division rather than shifts: offsets may exceed 32 bits.
+      let v = off;
       for (let i = 0; i < w; i++) {
-        this.buf[this.pos++] = Number(v & 0xffn);
-        v >>= 8n;
+        this.buf[this.pos++] = v % 256;
+        v = Math.floor(v / 256);
       }
     }
   }
@@ -118,6 +124,9 @@ function write(s: Sink, node: TypeNode, v: Value, le: boolean): void {
     case "string": {
       if (typeof v !== "string") fail(node, v, "expected a string");
       if (v.includes("\0")) fail(node, v, "strings cannot contain NUL");
+      if (!(v as unknown as WellFormedCheck).isWellFormed()) fail(node, v, "string has unpaired UTF-16 surrogates");
+      if (node.code === "o" && !isObjectPath(v)) fail(node, v, "not a valid object path");
+      if (node.code === "g" && !isSignature(v)) fail(node, v, "not a valid signature");
       s.bytes(utf8.encode(v));
       s.byte(0);
       return;
@@ -174,11 +183,12 @@ function write(s: Sink, node: TypeNode, v: Value, le: boolean): void {
       const start = s.pos;
       const offsets: number[] = [];
       const last = node.members.length - 1;
-      node.members.forEach((m, i) => {
+      for (let i = 0; i <= last; i++) {
+        const m = node.members[i]!;
         s.pad(m.align);
         write(s, m, items[i]!, le);
         if (m.fixedSize === 0 && i !== last) offsets.push(s.pos - start);
-      });
+      }
       if (node.fixedSize !== 0) {
         s.pad(node.align);
         return;

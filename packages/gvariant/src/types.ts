@@ -99,3 +99,39 @@ export function offsetWidth(size: number): number {
   if (size <= 0xffffffff) return 4;
   return 8;
 }
+
+const depthCache = new WeakMap<TypeNode, number>();
+
+/** Nesting depth of a type as GLib counts it: 1 for leaves and `v`, +1 per array, maybe or tuple level. */
+export function typeDepth(node: TypeNode): number {
+  if (node.kind === "basic" || node.kind === "string" || node.kind === "variant") return 1;
+  let d = depthCache.get(node);
+  if (d !== undefined) return d;
+  if (node.kind === "tuple") {
+    d = 1;
+    for (const m of node.members) d = Math.max(d, 1 + typeDepth(m));
+  } else {
+    d = 1 + typeDepth(node.element);
+  }
+  depthCache.set(node, d);
+  return d;
+}
+
+/** D-Bus object path rule, as g_variant_is_object_path(): "/" or "/seg(/seg)*" with segments of [A-Za-z0-9_]. */
+export function isObjectPath(s: string): boolean {
+  return /^\/(?:[A-Za-z0-9_]+(?:\/[A-Za-z0-9_]+)*)?$/.test(s);
+}
+
+/** D-Bus signature rule, as g_variant_is_signature(): zero or more complete definite types without maybes. */
+export function isSignature(s: string): boolean {
+  if (!/^[ybnqiuxthdvasog(){}]*$/.test(s)) return false;
+  let pos = 0;
+  while (pos < s.length) {
+    try {
+      pos = parseAt(s, pos, 0)[1];
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
