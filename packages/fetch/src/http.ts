@@ -1,0 +1,326 @@
+import { readFileSync } from "node:fs";
+import { open, rm } from "node:fs/promises";
+import { Agent, ProxyAgent, errors as undiciErrors, type Dispatcher } from "undici";
+import { FetchError } from "./errors.js";
+import type { CookieJar } from "./cookies.js";
+
+export interface HttpOptions {
+  /** Max requests in flight (ostree: 8 for objects). */
+  concurrency?: number;
+  /** Retries per request on 5xx, timeouts and dropped connections (ostree `--network-retries`, default 5). */
+  retries?: number;
+  /** Idle/headers timeout per request in ms (default 30 s, ostree's low-speed window). */
+  timeoutMs?: number;
+  /** First backoff delay in ms; doubles each retry (default 100). */
+  backoffMs?: number;
+  userAgent?: string;
+  /** Extra request headers (`--http-header`). */
+  headers?: Array<[string, string]>;
+  proxy?: string;
+  tlsPermissive?: boolean;
+  tlsCaPath?: string;
+  tlsClientCertPath?: string;
+  tlsClientKeyPath?: string;
+  http2?: boolean;
+  cookies?: CookieJar;
+  /** Called for each completed request (tests count requests, progress counts bytes). */
+  onResponse?: (info: { url: string; status: number; bytes: number }) => void;
+}
+
+export interface GetOptions {
+  /** 404 (and 403/410 for files ostree treats as optional) returns null instead of throwing. */
+  optional?: boolean;
+  /** Reject bodies larger than this many bytes. */
+  maxSize?: number;
+  /** Conditional request validators (summary caching). */
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
+}
+
+export interface GetResult {
+  status: number;
+  body: Buffer;
+  etag?: string;
+  lastModified?: string;
+  notModified: boolean;
+}
+
+/** Maximum size of one metadata file (OSTREE_MAX_METADATA_SIZE). */
+export const MAX_METADATA_SIZE = 10 * 1024 * 1024;
+
+const RETRYABLE_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
+  "UND_ERR_ABORTED",
+]);
+
+class Retryable extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+class Semaphore {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+  async acquire(): Promise<void> {
+    while (this.active >= this.limit) await new Promise<void>((r) => this.waiters.push(r));
+    this.active++;
+  }
+  release(): void {
+    this.active--;
+    this.waiters.shift()?.();
+  }
+}
+
+/**
+ * HTTP(S) GETs over one keep-alive pool, at most `concurrency` at once, with
+ * retries (exponential backoff) on 5xx and network failures, and `Range`
+ * resumption of downloads cut off mid-body.
+ */
+export class HttpClient {
+  readonly dispatcher: Dispatcher;
+  private readonly sem: Semaphore;
+  readonly retries: number;
+  private readonly timeoutMs: number;
+  private readonly backoffMs: number;
+  /** Requests sent (including retries) and body bytes received. */
+  requests = 0;
+  bytes = 0;
+
+  constructor(private readonly opts: HttpOptions = {}) {
+    this.retries = opts.retries ?? 5;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.backoffMs = opts.backoffMs ?? 100;
+    this.sem = new Semaphore(opts.concurrency ?? 8);
+    const connect: Record<string, unknown> = { timeout: this.timeoutMs };
+    if (opts.tlsPermissive) connect.rejectUnauthorized = false;
+    if (opts.tlsCaPath) connect.ca = readFileSync(opts.tlsCaPath);
+    if (opts.tlsClientCertPath) connect.cert = readFileSync(opts.tlsClientCertPath);
+    if (opts.tlsClientKeyPath) connect.key = readFileSync(opts.tlsClientKeyPath);
+    const common = {
+      connections: opts.concurrency ?? 8,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      allowH2: opts.http2 ?? false,
+      connect,
+    };
+    this.dispatcher = opts.proxy ? new ProxyAgent({ uri: opts.proxy, ...common }) : new Agent(common);
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private headers(url: string, extra: Record<string, string> = {}): Record<string, string> {
+    const h: Record<string, string> = { "user-agent": this.opts.userAgent ?? "libostree/2022.7 ostree-ts" };
+    for (const [k, v] of this.opts.headers ?? []) h[k.toLowerCase()] = v;
+    const cookie = this.opts.cookies?.headerFor(url);
+    if (cookie) h.cookie = cookie;
+    const u = new URL(url);
+    if (u.username || u.password) {
+      h.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString("base64")}`;
+    }
+    return { ...h, ...extra };
+  }
+
+  private async backoff(attempt: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, Math.min(this.backoffMs * 2 ** attempt, 5_000)));
+  }
+
+  /** GET a whole body into memory. */
+  async get(url: string, o: GetOptions = {}): Promise<GetResult | null> {
+    await this.sem.acquire();
+    try {
+      let last: Error | undefined;
+      let lastStatus = 0;
+      for (let attempt = 0; attempt <= this.retries; attempt++) {
+        if (attempt > 0) await this.backoff(attempt - 1);
+        try {
+          return await this.getOnce(url, o);
+        } catch (e) {
+          if (!isRetryable(e)) throw e;
+          last = e as Error;
+          lastStatus = e instanceof Retryable ? e.status : 0;
+        }
+      }
+      throw new FetchError(`Fetching ${redact(url)}: ${last?.message ?? "failed"} (after ${this.retries} retries)`, redact(url), lastStatus);
+    } finally {
+      this.sem.release();
+    }
+  }
+
+  private async getOnce(url: string, o: GetOptions): Promise<GetResult | null> {
+    const extra: Record<string, string> = {};
+    if (o.ifNoneMatch) extra["if-none-match"] = o.ifNoneMatch;
+    if (o.ifModifiedSince) extra["if-modified-since"] = o.ifModifiedSince;
+    this.requests++;
+    const res = await this.dispatcher.request({ ...splitUrl(url), method: "GET", headers: this.headers(url, extra) });
+    const status = res.statusCode;
+    const etag = header(res.headers, "etag");
+    const lastModified = header(res.headers, "last-modified");
+    if (status === 304) {
+      await res.body.dump();
+      this.opts.onResponse?.({ url, status, bytes: 0 });
+      return { status, body: Buffer.alloc(0), etag, lastModified, notModified: true };
+    }
+    if (status >= 500) {
+      await res.body.dump();
+      throw new Retryable(`Server returned HTTP ${status}`, status);
+    }
+    if (status === 404 || status === 403 || status === 410) {
+      await res.body.dump();
+      this.opts.onResponse?.({ url, status, bytes: 0 });
+      if (o.optional) return null;
+      throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
+    }
+    if (status !== 200) {
+      await res.body.dump();
+      throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
+    }
+    const declared = Number(header(res.headers, "content-length") ?? "NaN");
+    const max = o.maxSize ?? Infinity;
+    if (declared > max) {
+      await res.body.dump();
+      throw new FetchError(`${redact(url)}: metadata object of ${declared} bytes exceeds the maximum of ${max}`, redact(url), status);
+    }
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of res.body) {
+      n += (c as Buffer).length;
+      this.bytes += (c as Buffer).length;
+      if (n > max) {
+        res.body.destroy();
+        throw new FetchError(`${redact(url)}: body exceeds the maximum of ${max} bytes`, redact(url), status);
+      }
+      chunks.push(c as Buffer);
+    }
+    if (Number.isFinite(declared) && n !== declared) throw new Retryable(`body truncated at ${n} of ${declared} bytes`, 0);
+    this.opts.onResponse?.({ url, status, bytes: n });
+    return { status, body: Buffer.concat(chunks), etag, lastModified, notModified: false };
+  }
+
+  /**
+   * Stream a body into `dest` (created or truncated). A connection dropped
+   * mid-body is resumed with `Range: bytes=N-` (+ `If-Range`) when the server
+   * gave a length and validator; a 200 answer to the range restarts the file.
+   * Returns the number of bytes written, or null for an optional 404.
+   */
+  async download(url: string, dest: string, o: { optional?: boolean; onBytes?: (n: number) => void } = {}): Promise<number | null> {
+    await this.sem.acquire();
+    const fh = await open(dest, "w", 0o644);
+    try {
+      let have = 0;
+      let validator: string | undefined;
+      let total: number | undefined;
+      let last: Error | undefined;
+      let lastStatus = 0;
+      for (let attempt = 0; attempt <= this.retries; attempt++) {
+        if (attempt > 0) await this.backoff(attempt - 1);
+        const extra: Record<string, string> = {};
+        const resuming = have > 0 && total !== undefined && validator !== undefined;
+        if (resuming) {
+          extra.range = `bytes=${have}-`;
+          extra["if-range"] = validator!;
+        }
+        try {
+          this.requests++;
+          const res = await this.dispatcher.request({ ...splitUrl(url), method: "GET", headers: this.headers(url, extra) });
+          const status = res.statusCode;
+          if (status >= 500) {
+            await res.body.dump();
+            throw new Retryable(`Server returned HTTP ${status}`, status);
+          }
+          if (status === 404 || status === 403 || status === 410) {
+            await res.body.dump();
+            this.opts.onResponse?.({ url, status, bytes: 0 });
+            if (o.optional) return null;
+            throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
+          }
+          if (status === 200) {
+            have = 0;
+            await fh.truncate(0);
+            const len = Number(header(res.headers, "content-length") ?? "NaN");
+            total = Number.isFinite(len) ? len : undefined;
+            validator = header(res.headers, "etag") ?? header(res.headers, "last-modified");
+          } else if (status !== 206 || !resuming) {
+            await res.body.dump();
+            throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
+          }
+          try {
+            for await (const c of res.body) {
+              const b = c as Buffer;
+              await fh.write(b, 0, b.length, have);
+              have += b.length;
+              this.bytes += b.length;
+              o.onBytes?.(b.length);
+            }
+          } catch (e) {
+            throw isRetryable(e) ? new Retryable((e as Error).message, 0) : e;
+          }
+          if (total !== undefined && have !== total) throw new Retryable(`body truncated at ${have} of ${total} bytes`, 0);
+          this.opts.onResponse?.({ url, status, bytes: have });
+          return have;
+        } catch (e) {
+          if (!isRetryable(e)) throw e;
+          last = e as Error;
+          lastStatus = e instanceof Retryable ? e.status : 0;
+        }
+      }
+      throw new FetchError(`Fetching ${redact(url)}: ${last?.message ?? "failed"} (after ${this.retries} retries)`, redact(url), lastStatus);
+    } catch (e) {
+      await rm(dest, { force: true });
+      throw e;
+    } finally {
+      await fh.close();
+      this.sem.release();
+    }
+  }
+}
+
+function isRetryable(e: unknown): boolean {
+  if (e instanceof Retryable) return true;
+  if (e instanceof FetchError) return false;
+  const code = (e as { code?: string }).code;
+  if (code && RETRYABLE_CODES.has(code)) return true;
+  if (e instanceof undiciErrors.UndiciError) return true;
+  const cause = (e as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== e && isRetryable(cause);
+}
+
+function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function splitUrl(url: string): { origin: string; path: string } {
+  const u = new URL(url);
+  u.username = "";
+  u.password = "";
+  return { origin: u.origin, path: `${u.pathname}${u.search}` };
+}
+
+/** URL without credentials, for messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}

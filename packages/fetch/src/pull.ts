@@ -1,0 +1,674 @@
+import { chmod, mkdir, readFile, rename, rm, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  atomicWrite,
+  CorruptObjectError,
+  decodeCommit,
+  decodeDirMeta,
+  decodeDirTree,
+  decodeMetadataDict,
+  isChecksum,
+  isRegular,
+  KeyFile,
+  ObjectNotFoundError,
+  ObjectType,
+  objectTypeName,
+  readRef,
+  Repo,
+  setRef,
+  sha256Hex,
+  validateRef,
+  verifyBindings,
+  withRepoLock,
+  type Commit,
+  type FileMeta,
+  type MetadataDict,
+  type RefNamespace,
+} from "@ostree-ts/objstore";
+import { NotSupportedError, PullError } from "./errors.js";
+import { CookieJar } from "./cookies.js";
+import { HttpClient, type HttpOptions } from "./http.js";
+import { emptyProgress, type ProgressListener, type PullProgress } from "./progress.js";
+import { Remotes, type Remote } from "./remotes.js";
+import { HttpSource, LocalSource, type FetchedContent, type PullSource } from "./source.js";
+import { parseSummary, summaryBoolean, summaryString, type ParsedSummary } from "./summary.js";
+
+export interface PullOptions {
+  /** Refs (`ref`, `ref@CHECKSUM`) or bare commit checksums; empty = the remote's `branches` (or all refs with `mirror`). */
+  refs?: string[];
+  mirror?: boolean;
+  /** Parents to fetch too (-1 = all). */
+  depth?: number;
+  commitMetadataOnly?: boolean;
+  /** Only these paths of the tree (`--subpath`); the commit stays partial. */
+  subpaths?: string[];
+  dryRun?: boolean;
+  disableStaticDeltas?: boolean;
+  requireStaticDeltas?: boolean;
+  /** Repos consulted for objects before the network (`--localcache-repo`). */
+  localcacheRepos?: string[];
+  /** Verify checksums of local sources too (HTTP is always verified). */
+  untrusted?: boolean;
+  /** Reject regular files with mode bits outside 0775. */
+  bareuseronlyFiles?: boolean;
+  /** Refuse a commit older than the ref's current one. */
+  timestampCheck?: boolean;
+  disableVerifyBindings?: boolean;
+  /** Overrides the remote's URL (`--url`). */
+  url?: string;
+  /** Overrides `gpg-verify` / `gpg-verify-summary` (pull-local `--gpg-verify`). */
+  gpgVerify?: boolean;
+  gpgVerifySummary?: boolean;
+  /** Per-request timeout in ms and retries per request. */
+  timeoutMs?: number;
+  retries?: number;
+  httpHeaders?: Array<[string, string]>;
+  concurrency?: number;
+  fsync?: boolean;
+  onProgress?: ProgressListener;
+  /** Test hook: sees every HTTP response. */
+  onResponse?: HttpOptions["onResponse"];
+  /** Where remotes are defined besides the repo config (system repos). */
+  remotesConfigDir?: string;
+}
+
+export interface PulledRef {
+  /** Ref name as written (without namespace). */
+  ref: string;
+  checksum: string;
+  previous: string | null;
+}
+
+export interface PullResult {
+  refs: PulledRef[];
+  /** Every commit fetched or scanned. */
+  commits: string[];
+  progress: PullProgress;
+  deltaParts: number;
+  requests: number;
+  dryRun: boolean;
+}
+
+interface Target {
+  /** Ref name, or null for a bare commit pull. */
+  ref: string | null;
+  /** Pinned commit (`ref@C` or a checksum); null = resolve. */
+  pinned: string | null;
+}
+
+/** Mode-bit check of `--bareuseronly-files` (and bare-user-only targets). */
+function checkBareUserOnly(checksum: string, meta: FileMeta): void {
+  if (isRegular(meta) && (meta.mode & 0o7777 & ~0o775) !== 0) {
+    throw new PullError(`Content object ${checksum}: invalid mode 0${(meta.mode & 0o7777).toString(8)} outside of range 0775`);
+  }
+}
+
+/**
+ * One pull: ostree-repo-pull.c's flow, object by object. Refs are written
+ * only after every object of every commit is stored.
+ */
+class Puller {
+  readonly progress = emptyProgress();
+  readonly started = Date.now();
+  private readonly seen = new Set<string>();
+  private readonly commitsDone = new Map<string, Promise<void>>();
+  private readonly localcache: Repo[] = [];
+  private lastEmit = 0;
+  deltaParts = 0;
+
+  constructor(
+    readonly repo: Repo,
+    readonly source: PullSource,
+    readonly o: PullOptions,
+    readonly remoteName: string | null,
+    readonly gpgVerify: boolean,
+    readonly collectionId: string | null,
+  ) {}
+
+  async openLocalcache(): Promise<void> {
+    for (const p of this.o.localcacheRepos ?? []) this.localcache.push(await Repo.open(p));
+  }
+
+  emit(force = false): void {
+    if (!this.o.onProgress) return;
+    const now = Date.now();
+    if (!force && now - this.lastEmit < 50) return;
+    this.lastEmit = now;
+    this.progress.elapsedMs = now - this.started;
+    this.o.onProgress({ ...this.progress });
+  }
+
+  private get verifyLocal(): boolean {
+    return this.source.kind === "http" || Boolean(this.o.untrusted);
+  }
+
+  /** Detached metadata, verified as a normal-form `a{sv}`; null when the remote has none. */
+  private async fetchCommitMeta(checksum: string): Promise<Uint8Array | null> {
+    this.progress.requestedMetadata++;
+    const bytes = await this.source.getMetadata(ObjectType.CommitMeta, checksum);
+    // ostree counts the (optional) detached-metadata request as a fetched metadata object.
+    if (this.source.kind === "http") this.progress.fetchedMetadata++;
+    if (bytes === null) return null;
+    decodeMetadataDict(bytes, checksum);
+    return bytes;
+  }
+
+  private verifySignatures(checksum: string, detached: Uint8Array | null): void {
+    if (!this.gpgVerify) return;
+    const dict: MetadataDict = detached ? decodeMetadataDict(detached, checksum) : [];
+    const sigs = dict.find(([k]) => k === "ostree.gpgsigs");
+    if (!sigs) {
+      throw new PullError(`Commit ${checksum}: GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)`);
+    }
+    throw new NotSupportedError(
+      `Commit ${checksum}: GPG signature verification is not supported by ostree-ts yet (use gpg-verify=false in remote config to disable)`,
+    );
+  }
+
+  private async fetchMetadataObject(type: ObjectType, checksum: string): Promise<Uint8Array> {
+    this.progress.requestedMetadata++;
+    for (const lc of this.localcache) {
+      if (await lc.hasObject(checksum, type)) {
+        const bytes = await lc.loadMetadataBytes(type, checksum);
+        if (sha256Hex(bytes) === checksum) {
+          this.progress.localcacheMetadata++;
+          return bytes;
+        }
+      }
+    }
+    const bytes = await this.source.getMetadata(type, checksum);
+    if (bytes === null) throw new ObjectNotFoundError(checksum, objectTypeName(type));
+    const actual = sha256Hex(bytes);
+    if (actual !== checksum) {
+      throw new CorruptObjectError(checksum, objectTypeName(type), `Corrupted ${objectTypeName(type)} object; checksum expected='${checksum}' actual='${actual}'`);
+    }
+    this.progress.fetchedMetadata++;
+    if (this.source.kind === "http") this.progress.bytesTransferred += bytes.length;
+    this.emit();
+    return bytes;
+  }
+
+  /** Pull one commit (and, with depth, its parents). `ref` is the name it was requested under. */
+  pullCommit(checksum: string, ref: string | null, depth: number): Promise<void> {
+    let p = this.commitsDone.get(checksum);
+    if (!p) {
+      p = this.doPullCommit(checksum, ref, depth);
+      this.commitsDone.set(checksum, p);
+    }
+    return p;
+  }
+
+  private async doPullCommit(checksum: string, ref: string | null, depth: number): Promise<void> {
+    const repo = this.repo;
+    const detached = await this.fetchCommitMeta(checksum);
+    const have = await repo.hasObject(checksum, ObjectType.Commit);
+    const partial = have ? await repo.commitPartialState(checksum) : null;
+    let commit: Commit;
+    if (have) {
+      commit = await repo.readCommit(checksum);
+      this.verifySignatures(checksum, detached);
+    } else {
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.fetchMetadataObject(ObjectType.Commit, checksum);
+      } catch (e) {
+        // A parent beyond what the remote has is not an error (shallow remotes).
+        if (e instanceof ObjectNotFoundError && ref === null && depth < 0) return;
+        throw e;
+      }
+      commit = decodeCommit(bytes, checksum);
+      this.verifySignatures(checksum, detached);
+      if (!this.o.disableVerifyBindings) {
+        try {
+          verifyBindings(this.collectionId, ref, commit);
+        } catch (e) {
+          throw new PullError(`Commit ${checksum}: ${(e as Error).message}`);
+        }
+      }
+      if (this.o.dryRun) return;
+      await repo.markCommitPartial(checksum);
+      await repo.writeMetadata(ObjectType.Commit, bytes, checksum, { fsync: this.o.fsync });
+    }
+    if (detached && !this.o.dryRun) await atomicWriteObject(repo, repo.objectPath(checksum, ObjectType.CommitMeta), detached);
+
+    const complete = have && partial === null;
+    if (!complete && !this.o.commitMetadataOnly && !this.o.dryRun) {
+      if (!have) await repo.markCommitPartial(checksum);
+      const subpaths = this.o.subpaths?.length ? this.o.subpaths : null;
+      await this.scanDirMeta(commit.rootMeta);
+      await this.scanDirTree(commit.rootTree, "/", subpaths);
+      if (!subpaths) await repo.clearCommitPartial(checksum);
+    }
+    if (depth !== 0 && commit.parent) {
+      await this.pullCommit(commit.parent, null, depth > 0 ? depth - 1 : depth);
+    }
+  }
+
+  private async scanDirMeta(checksum: string): Promise<void> {
+    const key = `${checksum}.dirmeta`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    if (await this.repo.hasObject(checksum, ObjectType.DirMeta)) {
+      this.progress.skipped++;
+      return;
+    }
+    const bytes = await this.fetchMetadataObject(ObjectType.DirMeta, checksum);
+    decodeDirMeta(bytes, checksum);
+    await this.repo.writeMetadata(ObjectType.DirMeta, bytes, checksum, { fsync: this.o.fsync });
+  }
+
+  /**
+   * Fetch a dirtree (if missing) and walk it: local dirtrees are still walked
+   * so an interrupted pull finds what it missed. `subpaths` limits the walk.
+   */
+  private async scanDirTree(checksum: string, path: string, subpaths: string[] | null): Promise<void> {
+    const key = `${checksum}.dirtree:${subpaths ? path : ""}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    let bytes: Uint8Array;
+    if (await this.repo.hasObject(checksum, ObjectType.DirTree)) {
+      bytes = await this.repo.loadMetadataBytes(ObjectType.DirTree, checksum);
+    } else {
+      bytes = await this.fetchMetadataObject(ObjectType.DirTree, checksum);
+      decodeDirTree(bytes, checksum);
+      await this.repo.writeMetadata(ObjectType.DirTree, bytes, checksum, { fsync: this.o.fsync });
+    }
+    const tree = decodeDirTree(bytes, checksum);
+    const tasks: Array<Promise<void>> = [];
+    const inScope = (childPath: string, isDir: boolean): { take: boolean; below: string[] | null } => {
+      if (!subpaths) return { take: true, below: null };
+      for (const s of subpaths) {
+        const sp = s.replace(/\/+$/, "") || "/";
+        if (sp === "/" || childPath === sp || childPath.startsWith(`${sp}/`)) return { take: true, below: null };
+      }
+      if (isDir && subpaths.some((s) => s.startsWith(`${childPath}/`))) return { take: true, below: subpaths };
+      return { take: false, below: null };
+    };
+    for (const f of tree.files) {
+      const cp = path === "/" ? `/${f.name}` : `${path}/${f.name}`;
+      if (!inScope(cp, false).take) continue;
+      tasks.push(this.fetchContent(f.checksum));
+    }
+    for (const d of tree.dirs) {
+      const cp = path === "/" ? `/${d.name}` : `${path}/${d.name}`;
+      const s = inScope(cp, true);
+      if (!s.take) continue;
+      tasks.push(this.scanDirMeta(d.meta));
+      tasks.push(this.scanDirTree(d.tree, cp, s.below));
+    }
+    await settleAll(tasks);
+  }
+
+  private async fetchContent(checksum: string): Promise<void> {
+    const key = `${checksum}.file`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    const repo = this.repo;
+    if (await repo.hasObject(checksum, ObjectType.File)) {
+      this.progress.skipped++;
+      return;
+    }
+    this.progress.requestedContent++;
+    for (const lc of this.localcache) {
+      if (await lc.hasObject(checksum, ObjectType.File)) {
+        const fetched = await new LocalSource(lc).getContent(checksum, repo.tmpDir, true);
+        await this.storeContent(checksum, fetched);
+        this.progress.localcacheContent++;
+        return;
+      }
+    }
+    // Trusted local source with the same mode: hardlink, as ostree's import does.
+    if (this.source instanceof LocalSource && !this.o.untrusted && this.source.repo.mode === repo.mode && !this.o.bareuseronlyFiles) {
+      if (await repo.linkObjectFrom(this.source.repo, checksum, ObjectType.File)) {
+        this.progress.fetchedContent++;
+        return;
+      }
+    }
+    let fetched: FetchedContent;
+    try {
+      fetched = await this.source.getContent(checksum, repo.tmpDir, this.verifyLocal);
+    } catch (e) {
+      if (e instanceof ObjectNotFoundError) throw new PullError(`Content object ${checksum} not found on the remote`);
+      throw e;
+    }
+    this.progress.bytesTransferred += fetched.wireBytes;
+    await this.storeContent(checksum, fetched);
+    this.progress.fetchedContent++;
+    this.emit();
+  }
+
+  private async storeContent(checksum: string, f: FetchedContent): Promise<void> {
+    const repo = this.repo;
+    try {
+      if (this.o.bareuseronlyFiles || repo.mode === "bare-user-only") checkBareUserOnly(checksum, f.meta);
+      if (repo.isArchive && f.filezPath) {
+        // Verified above: keep the received .filez as is (no recompression).
+        const dest = repo.objectPath(checksum, ObjectType.File);
+        await mkdir(join(dest, ".."), { recursive: true });
+        await chmod(f.filezPath, 0o644);
+        await rename(f.filezPath, dest);
+        f.filezPath = undefined;
+      } else if (f.data) {
+        await repo.writeContent(f.meta, { data: f.data }, checksum, { fsync: this.o.fsync });
+      } else {
+        await repo.writeContent(f.meta, { path: f.payloadPath!, size: f.size }, checksum, { fsync: this.o.fsync });
+      }
+      this.progress.contentBytesWritten += f.size;
+    } finally {
+      if (f.filezPath) await rm(f.filezPath, { force: true });
+      if (f.payloadPath) await rm(f.payloadPath, { force: true });
+    }
+  }
+}
+
+/** Wait for every task; rethrow the first failure only after all have settled (no half-written stragglers). */
+async function settleAll(tasks: Array<Promise<void>>): Promise<void> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+async function atomicWriteObject(repo: Repo, dest: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(join(dest, ".."), { recursive: true });
+  await atomicWrite(repo.tmpDir, dest, bytes, false);
+}
+
+function parseTargets(refs: string[]): Target[] {
+  return refs.map((r) => {
+    if (isChecksum(r)) return { ref: null, pinned: r };
+    const at = r.indexOf("@");
+    if (at >= 0) {
+      const c = r.slice(at + 1);
+      if (!isChecksum(c)) throw new PullError(`Invalid checksum ${c} in ${r}`);
+      return { ref: validateRef(r.slice(0, at)), pinned: c };
+    }
+    return { ref: validateRef(r), pinned: null };
+  });
+}
+
+interface SummaryFetch {
+  bytes: Uint8Array;
+  sig: Uint8Array | null;
+  parsed: ParsedSummary;
+}
+
+/** `tmp/cache/summaries/<remote>` (+ `.sig`), as ostree caches them. */
+function cachePaths(repo: Repo, remote: string): { summary: string; sig: string } {
+  const dir = join(repo.path, "tmp", "cache", "summaries");
+  return { summary: join(dir, remote), sig: join(dir, `${remote}.sig`) };
+}
+
+async function readOptional(path: string): Promise<Buffer | null> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
+
+/**
+ * `summary.sig` then `summary`; when the sig matches the cached one the cached
+ * summary is reused without downloading it. Cached only when a sig exists.
+ */
+export async function fetchSummary(repo: Repo, source: PullSource, remote: string | null, opts: { gpgVerifySummary?: boolean } = {}): Promise<SummaryFetch | null> {
+  const sig = await source.getFile("meta", "summary.sig");
+  let bytes: Uint8Array | null = null;
+  const cache = remote && source.kind === "http" ? cachePaths(repo, remote) : null;
+  if (cache && sig) {
+    const cachedSig = await readOptional(cache.sig);
+    const cached = await readOptional(cache.summary);
+    if (cachedSig && cached && Buffer.compare(cachedSig, Buffer.from(sig)) === 0) bytes = new Uint8Array(cached);
+  }
+  if (bytes === null) bytes = await source.getFile("meta", "summary");
+  if (opts.gpgVerifySummary) {
+    if (!bytes || !sig) throw new PullError("GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)");
+    throw new NotSupportedError("GPG verification of summary.sig is not supported by ostree-ts yet (use gpg-verify-summary=false in remote config to disable)");
+  }
+  if (bytes === null) return null;
+  const parsed = parseSummary(bytes);
+  if (cache && sig) {
+    await mkdir(join(cache.summary, ".."), { recursive: true });
+    await atomicWrite(repo.tmpDir, cache.summary, bytes, false);
+    await atomicWrite(repo.tmpDir, cache.sig, sig, false);
+    const lm = summaryLastModified(parsed);
+    if (lm !== undefined) await utimes(cache.summary, lm, lm).catch(() => {});
+  } else if (cache) {
+    await rm(cache.summary, { force: true });
+    await rm(cache.sig, { force: true });
+  }
+  return { bytes, sig, parsed };
+}
+
+function summaryLastModified(s: ParsedSummary): number | undefined {
+  const v = s.metadata.get("ostree.summary.last-modified");
+  if (!v || v.type !== "t") return undefined;
+  const b = new DataView(new ArrayBuffer(8));
+  b.setBigUint64(0, v.value as bigint, true);
+  return Number(b.getBigUint64(0, false));
+}
+
+export interface OpenedRemote {
+  source: PullSource;
+  remote: Remote | null;
+}
+
+/** Build the source for a remote: HTTP(S) through a pooled client, `file://` as a local repo. */
+export async function openRemoteSource(repo: Repo, remoteName: string, o: PullOptions = {}): Promise<OpenedRemote> {
+  const remote = await new Remotes(repo, { remotesConfigDir: o.remotesConfigDir }).get(remoteName);
+  const unconfigured = remote.option("unconfigured-state");
+  if (unconfigured) throw new PullError(unconfigured);
+  if (remote.option("custom-backend")) throw new PullError(`Cannot pull via libostree from remote "${remoteName}" with custom-backend`);
+  const url = o.url ?? remote.url;
+  const contentUrl = o.url ?? remote.contentUrl;
+  for (const u of [url, contentUrl]) {
+    if (u.startsWith("metalink=")) throw new NotSupportedError(`metalink remotes are not supported by ostree-ts (remote "${remoteName}")`);
+    if (u.startsWith("mirrorlist=")) throw new NotSupportedError(`mirrorlist remotes are not supported by ostree-ts yet (remote "${remoteName}")`);
+  }
+  if (url.startsWith("file://")) {
+    return { source: new LocalSource(await Repo.open(decodeURIComponent(new URL(url).pathname))), remote };
+  }
+  if (!/^https?:\/\//.test(url)) throw new PullError(`Invalid URL '${url}' for remote "${remoteName}"`);
+  const http = new HttpClient({
+    concurrency: o.concurrency,
+    retries: o.retries,
+    timeoutMs: o.timeoutMs,
+    headers: o.httpHeaders,
+    proxy: remote.option("proxy"),
+    tlsPermissive: remote.boolean("tls-permissive", false),
+    tlsCaPath: remote.option("tls-ca-path"),
+    tlsClientCertPath: remote.option("tls-client-cert-path"),
+    tlsClientKeyPath: remote.option("tls-client-key-path"),
+    http2: remote.boolean("http2", true) && url.startsWith("https:"),
+    cookies: await CookieJar.load(repo, remoteName),
+    onResponse: o.onResponse,
+  });
+  return { source: new HttpSource(http, url, contentUrl), remote };
+}
+
+/** `ostree pull REMOTE [REFS…]`. */
+export async function pull(repo: Repo, remoteName: string, o: PullOptions = {}): Promise<PullResult> {
+  const { source, remote } = await openRemoteSource(repo, remoteName, o);
+  try {
+    const gpgVerify = o.gpgVerify ?? remote!.gpgVerify;
+    const gpgVerifySummary = o.gpgVerifySummary ?? remote!.gpgVerifySummary;
+    if (remote!.option("sign-verify") !== undefined && remote!.boolean("sign-verify", false)) {
+      throw new NotSupportedError(`Remote "${remoteName}" has sign-verify enabled; signature verification is not supported by ostree-ts yet`);
+    }
+    let refs = o.refs ?? [];
+    if (!refs.length && !o.mirror) {
+      refs = remote!.branches;
+      if (!refs.length) throw new PullError(`No configured branches for remote ${remoteName}`);
+    }
+    return await runPull(repo, source, { ...o, refs }, {
+      remoteName,
+      gpgVerify,
+      gpgVerifySummary,
+      collectionId: remote!.collectionId ?? null,
+      refNamespace: (ref) => (o.mirror ? { kind: "heads" } : { kind: "remote", remote: remoteName }),
+    });
+  } finally {
+    await source.close();
+  }
+}
+
+export interface PullLocalOptions extends PullOptions {
+  /** Write refs as `refs/remotes/<remote>/…` (`--remote`). */
+  remote?: string;
+}
+
+/** `ostree pull-local SRC_REPO [REFS…]`: all refs of the source when none are given. */
+export async function pullLocal(repo: Repo, srcPath: string, o: PullLocalOptions = {}): Promise<PullResult> {
+  const src = await Repo.open(srcPath);
+  const source = new LocalSource(src);
+  let refs = o.refs ?? [];
+  if (!refs.length) {
+    const { listRefs } = await import("@ostree-ts/objstore");
+    refs = (await listRefs(src, { heads: true, remotes: false })).map((r) => r.ref);
+  }
+  if ((o.gpgVerify || o.gpgVerifySummary) && !o.remote) throw new PullError("Must specify --remote with --gpg-verify or --gpg-verify-summary");
+  return runPull(repo, source, { ...o, refs }, {
+    remoteName: null,
+    gpgVerify: o.gpgVerify ?? false,
+    gpgVerifySummary: o.gpgVerifySummary ?? false,
+    collectionId: null,
+    refNamespace: () => (o.remote ? { kind: "remote", remote: o.remote } : { kind: "heads" }),
+    localRefs: true,
+  });
+}
+
+interface RunContext {
+  remoteName: string | null;
+  gpgVerify: boolean;
+  gpgVerifySummary: boolean;
+  collectionId: string | null;
+  refNamespace: (ref: string) => RefNamespace;
+  /** Resolve refs from the source's refs/heads directly (pull-local). */
+  localRefs?: boolean;
+}
+
+async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunContext): Promise<PullResult> {
+  if (o.dryRun && !o.requireStaticDeltas) throw new PullError("--dry-run requires --require-static-deltas");
+  if (o.requireStaticDeltas && o.disableStaticDeltas) throw new PullError("Can't specify both --require-static-deltas and --disable-static-deltas");
+  const targets = parseTargets(o.refs ?? []);
+  const puller = new Puller(repo, source, o, ctx.remoteName, ctx.gpgVerify, ctx.collectionId);
+  await puller.openLocalcache();
+
+  // Step 2–3: the summary, when refs need resolving (or deltas need listing).
+  const needSummary = !ctx.localRefs && ((o.mirror && targets.length === 0) || targets.some((t) => t.pinned === null) || ctx.gpgVerifySummary);
+  let summary: SummaryFetch | null = null;
+  if (needSummary) {
+    summary = await fetchSummary(repo, source, ctx.remoteName, { gpgVerifySummary: ctx.gpgVerifySummary });
+    if (summary && source.kind === "http") {
+      // 2022.7 fetches `config` when the summary records the remote's mode.
+      if (summaryString(summary.parsed, "ostree.summary.mode") !== undefined && summaryBoolean(summary.parsed, "ostree.summary.tombstone-commits") !== undefined) {
+        await checkRemoteConfig(source);
+      }
+    }
+  }
+  if (o.mirror && targets.length === 0) {
+    if (!summary) throw new PullError("Fetching all refs was requested in mirror mode, but remote repository does not have a summary");
+    for (const ref of summary.parsed.refs.keys()) targets.push({ ref, pinned: null });
+  }
+
+  // Static deltas: this build has no delta applier, so only the cases that need one are decided here.
+  const deltasAllowed = !repo.isArchive && !o.disableStaticDeltas && !o.commitMetadataOnly && (source.kind === "http" || o.requireStaticDeltas);
+  if (o.requireStaticDeltas) {
+    if (!summary?.parsed.deltas.size && !(summary && summaryBoolean(summary.parsed, "ostree.summary.indexed-deltas"))) {
+      throw new PullError("Fetch configured to require static deltas, but no summary deltas or delta index found");
+    }
+    throw new NotSupportedError("Static delta pulls are not supported by ostree-ts yet (the delta applier has not landed)");
+  }
+  void deltasAllowed;
+
+  // Step 4: resolve every target to a commit.
+  puller.progress.phase = "resolving";
+  const resolved: Array<{ ref: string | null; checksum: string }> = [];
+  for (const t of targets) {
+    if (t.pinned) {
+      resolved.push({ ref: t.ref, checksum: t.pinned });
+      continue;
+    }
+    const ref = t.ref!;
+    let checksum: string | undefined;
+    if (summary) {
+      checksum = summary.parsed.refs.get(ref)?.checksum;
+      if (!checksum) throw new PullError(`No such branch '${ref}' in repository summary`);
+    } else {
+      const body = await source.getFile("meta", `refs/heads/${ref}`);
+      if (body === null) {
+        throw new PullError(source.kind === "http" ? "Server returned HTTP 404" : `Remote refs/heads/${ref} not found`);
+      }
+      checksum = Buffer.from(body).toString("utf8").trimEnd();
+      if (!isChecksum(checksum)) throw new PullError(`Invalid checksum in ref ${ref}: ${JSON.stringify(checksum.slice(0, 80))}`);
+    }
+    resolved.push({ ref, checksum });
+  }
+
+  // Timestamp check before anything is written.
+  const previous = new Map<string, string | null>();
+  for (const r of resolved) {
+    if (r.ref === null) continue;
+    previous.set(r.ref, await readRef(repo, ctx.refNamespace(r.ref), r.ref));
+  }
+
+  puller.progress.phase = "fetching";
+  puller.emit(true);
+  const depth = o.depth ?? 0;
+  await withRepoLock(repo, "shared", async () => {
+    await settleAll(resolved.map((r) => puller.pullCommit(r.checksum, r.ref, depth)));
+  });
+
+  if (o.timestampCheck && !o.dryRun) {
+    for (const r of resolved) {
+      const prev = r.ref === null ? null : previous.get(r.ref);
+      if (!prev || prev === r.checksum) continue;
+      const [a, b] = [await repo.readCommit(prev).catch(() => null), await repo.readCommit(r.checksum)];
+      if (a && b.timestamp < a.timestamp) {
+        throw new PullError(
+          `Upgrade target revision '${r.checksum}' with timestamp '${isoUtc(b.timestamp)}' is chronologically older than current revision '${prev}' with timestamp '${isoUtc(a.timestamp)}'; use --allow-downgrade to permit`,
+        );
+      }
+    }
+  }
+
+  // Step 9: refs last, each one atomically.
+  puller.progress.phase = "refs";
+  const pulled: PulledRef[] = [];
+  for (const r of resolved) {
+    if (r.ref === null) continue;
+    const prev = previous.get(r.ref) ?? null;
+    if (!o.dryRun && prev !== r.checksum) await setRef(repo, ctx.refNamespace(r.ref), r.ref, r.checksum, { fsync: o.fsync });
+    pulled.push({ ref: r.ref, checksum: r.checksum, previous: prev });
+  }
+  if (o.mirror && summary && !o.dryRun && (o.refs ?? []).length === 0) {
+    await atomicWrite(repo.tmpDir, join(repo.path, "summary"), summary.bytes, false);
+    if (summary.sig) await atomicWrite(repo.tmpDir, join(repo.path, "summary.sig"), summary.sig, false);
+    else await rm(join(repo.path, "summary.sig"), { force: true });
+  }
+  puller.progress.phase = "done";
+  puller.emit(true);
+  puller.progress.elapsedMs = Date.now() - puller.started;
+  return {
+    refs: pulled,
+    commits: resolved.map((r) => r.checksum),
+    progress: { ...puller.progress },
+    deltaParts: puller.deltaParts,
+    requests: source instanceof HttpSource ? source.http.requests : 0,
+    dryRun: Boolean(o.dryRun),
+  };
+}
+
+/** The remote's `config` must say archive mode (pull.md §2 B). */
+async function checkRemoteConfig(source: PullSource): Promise<void> {
+  const bytes = await source.getFile("meta", "config");
+  if (!bytes) return;
+  const kf = KeyFile.parse(Buffer.from(bytes).toString("utf8"), "remote config");
+  const mode = kf.getString("core", "mode") ?? "bare";
+  if (mode !== "archive-z2" && mode !== "archive") throw new PullError(`Can't pull from archives with mode "${mode}"`);
+}
+
+function isoUtc(secs: number): string {
+  return new Date(secs * 1000).toISOString().replace(/\.000Z$/, "Z");
+}
+

@@ -1,0 +1,235 @@
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Writable } from "node:stream";
+import { createInflateRaw, inflateRawSync } from "node:zlib";
+import {
+  contentHasher,
+  CorruptObjectError,
+  decodeFilezHeader,
+  isSymlink,
+  ObjectNotFoundError,
+  ObjectType,
+  objectTypeName,
+  Repo,
+  unframe,
+  type FileMeta,
+} from "@ostree-ts/objstore";
+import { HttpClient, MAX_METADATA_SIZE } from "./http.js";
+
+/** A content object fetched and verified, ready to store. */
+export interface FetchedContent {
+  meta: FileMeta;
+  size: number;
+  /** The payload, for small objects. */
+  data?: Uint8Array;
+  /** A temp file holding the payload, for large objects (caller removes it). */
+  payloadPath?: string;
+  /** The received `.filez` file, still in tmp/ (archive targets store it as is; caller removes it). */
+  filezPath?: string;
+  /** Bytes moved on the wire. */
+  wireBytes: number;
+}
+
+/** Where a pull reads from: `meta` paths go to `url`, `content` paths to `contenturl`. */
+export interface PullSource {
+  readonly kind: "http" | "local";
+  /** A repo-relative file (config, summary, refs/…, deltas/…); null when absent. */
+  getFile(base: "meta" | "content", rel: string, maxSize?: number): Promise<Uint8Array | null>;
+  /** A metadata object's bytes (not yet verified), or null when absent. */
+  getMetadata(type: ObjectType, checksum: string): Promise<Uint8Array | null>;
+  /** Fetch a content object and check it hashes to `checksum` (throws CorruptObjectError otherwise). */
+  getContent(checksum: string, tmpDir: string, verify: boolean): Promise<FetchedContent>;
+  close(): Promise<void>;
+}
+
+function objectRel(checksum: string, ext: string): string {
+  return `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
+}
+
+/** Payloads up to this size are inflated in memory. */
+const SMALL = 1 << 20;
+
+/** Static-file remote over HTTP(S) (an archive repo). */
+export class HttpSource implements PullSource {
+  readonly kind = "http";
+  constructor(
+    readonly http: HttpClient,
+    readonly url: string,
+    readonly contentUrl: string,
+  ) {}
+
+  private join(base: "meta" | "content", rel: string): string {
+    const b = base === "meta" ? this.url : this.contentUrl;
+    return `${b.replace(/\/+$/, "")}/${rel}`;
+  }
+
+  async getFile(base: "meta" | "content", rel: string, maxSize = MAX_METADATA_SIZE): Promise<Uint8Array | null> {
+    const r = await this.http.get(this.join(base, rel), { optional: true, maxSize });
+    return r ? new Uint8Array(r.body) : null;
+  }
+
+  async getMetadata(type: ObjectType, checksum: string): Promise<Uint8Array | null> {
+    const base = type === ObjectType.CommitMeta ? "meta" : "content";
+    return this.getFile(base, objectRel(checksum, objectTypeName(type)));
+  }
+
+  async getContent(checksum: string, tmpDir: string, verify: boolean): Promise<FetchedContent> {
+    const filezPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.filez`);
+    const n = await this.http.download(this.join("content", objectRel(checksum, "filez")), filezPath);
+    if (n === null) throw new ObjectNotFoundError(checksum, "file");
+    try {
+      const parsed = await parseFilez(filezPath, checksum, tmpDir, verify);
+      return { ...parsed, filezPath, wireBytes: n };
+    } catch (e) {
+      await rm(filezPath, { force: true });
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+}
+
+/**
+ * Decode a received `.filez`: header, then the raw-deflate payload, hashing as
+ * it goes. Small payloads come back in memory, large ones in a temp file.
+ */
+async function parseFilez(path: string, checksum: string, tmpDir: string, verify: boolean): Promise<Omit<FetchedContent, "filezPath" | "wireBytes">> {
+  const st = await stat(path);
+  if (st.size < 8) throw new CorruptObjectError(checksum, "file", "truncated .filez header");
+  const fh = await open(path, "r");
+  let headerBytes: Uint8Array;
+  try {
+    const prefix = Buffer.alloc(8);
+    await fh.read(prefix, 0, 8, 0);
+    const len = prefix.readUInt32BE(0);
+    if (len > st.size - 8 || len > MAX_METADATA_SIZE) throw new CorruptObjectError(checksum, "file", `header length ${len} exceeds object size`);
+    const buf = Buffer.alloc(8 + len);
+    await fh.read(buf, 0, buf.length, 0);
+    headerBytes = new Uint8Array(buf);
+  } finally {
+    await fh.close();
+  }
+  const { header, payloadOffset } = unframe(headerBytes, checksum);
+  const { meta, size } = decodeFilezHeader(header, checksum);
+  const hasher = contentHasher(meta);
+  if (isSymlink(meta)) {
+    if (verify) checkDigest(checksum, hasher.digest("hex"));
+    return { meta, size: 0, data: new Uint8Array(0) };
+  }
+  if (size <= SMALL && st.size - payloadOffset <= SMALL * 2) {
+    const raw = await readFile(path);
+    let data: Buffer;
+    try {
+      data = inflateRawSync(raw.subarray(payloadOffset), { maxOutputLength: size + 1 });
+    } catch (e) {
+      throw new CorruptObjectError(checksum, "file", `corrupted compressed payload: ${(e as Error).message}`);
+    }
+    if (data.length !== size) throw new CorruptObjectError(checksum, "file", `payload is ${data.length} bytes, header says ${size}`);
+    if (verify) checkDigest(checksum, hasher.update(data).digest("hex"));
+    return { meta, size, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  }
+  const payloadPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.payload`);
+  const out = await open(payloadPath, "w", 0o600);
+  let n = 0;
+  try {
+    await pipeline(
+      createReadStream(path, { start: payloadOffset }),
+      createInflateRaw(),
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          n += chunk.length;
+          if (n > size) return cb(new CorruptObjectError(checksum, "file", `payload exceeds ${size} bytes`));
+          hasher.update(chunk);
+          out.write(chunk).then(() => cb(), cb);
+        },
+      }),
+    );
+  } catch (e) {
+    await out.close();
+    await rm(payloadPath, { force: true });
+    if (e instanceof CorruptObjectError) throw e;
+    throw new CorruptObjectError(checksum, "file", `corrupted compressed payload: ${(e as Error).message}`);
+  }
+  await out.close();
+  try {
+    if (n !== size) throw new CorruptObjectError(checksum, "file", `payload is ${n} bytes, header says ${size}`);
+    if (verify) checkDigest(checksum, hasher.digest("hex"));
+  } catch (e) {
+    await rm(payloadPath, { force: true });
+    throw e;
+  }
+  return { meta, size, payloadPath };
+}
+
+function checkDigest(expected: string, actual: string): void {
+  if (expected !== actual) throw new CorruptObjectError(expected, "file", `Corrupted file object; checksum expected='${expected}' actual='${actual}'`);
+}
+
+/** A repository on this machine (`pull-local`, `file://` remotes). */
+export class LocalSource implements PullSource {
+  readonly kind = "local";
+  constructor(readonly repo: Repo) {}
+
+  async getFile(_base: "meta" | "content", rel: string): Promise<Uint8Array | null> {
+    try {
+      return new Uint8Array(await readFile(join(this.repo.path, rel)));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return null;
+      throw e;
+    }
+  }
+
+  async getMetadata(type: ObjectType, checksum: string): Promise<Uint8Array | null> {
+    try {
+      return await this.repo.loadMetadataBytes(type, checksum);
+    } catch (e) {
+      if (e instanceof ObjectNotFoundError) return null;
+      throw e;
+    }
+  }
+
+  async getContent(checksum: string, tmpDir: string, verify: boolean): Promise<FetchedContent> {
+    const obj = await this.repo.openContent(checksum);
+    const hasher = contentHasher(obj.meta);
+    if (isSymlink(obj.meta)) {
+      if (verify) checkDigest(checksum, hasher.digest("hex"));
+      return { meta: obj.meta, size: 0, data: new Uint8Array(0), wireBytes: 0 };
+    }
+    if (obj.size <= SMALL) {
+      const chunks: Buffer[] = [];
+      for await (const c of obj.payload()) chunks.push(c as Buffer);
+      const data = Buffer.concat(chunks);
+      if (data.length !== obj.size) throw new CorruptObjectError(checksum, "file", `payload is ${data.length} bytes, header says ${obj.size}`);
+      if (verify) checkDigest(checksum, hasher.update(data).digest("hex"));
+      return { meta: obj.meta, size: obj.size, data: new Uint8Array(data.buffer, data.byteOffset, data.length), wireBytes: 0 };
+    }
+    const payloadPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.payload`);
+    const out = await open(payloadPath, "w", 0o600);
+    try {
+      await pipeline(
+        obj.payload(),
+        new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            hasher.update(chunk);
+            out.write(chunk).then(() => cb(), cb);
+          },
+        }),
+      );
+      if (verify) checkDigest(checksum, hasher.digest("hex"));
+    } catch (e) {
+      await out.close();
+      await rm(payloadPath, { force: true });
+      throw e;
+    }
+    await out.close();
+    return { meta: obj.meta, size: obj.size, payloadPath, wireBytes: 0 };
+  }
+
+  async close(): Promise<void> {}
+}
