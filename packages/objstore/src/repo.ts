@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { constants as FS, createReadStream } from "node:fs";
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readFile, readlink, readdir, rename, rm, stat, symlink, unlink } from "node:fs/promises";
+import { type FileHandle, chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readFile, readlink, readdir, rename, rm, stat, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable, Transform } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createDeflateRaw, createInflateRaw } from "node:zlib";
 import { getAttributeSync, listAttributesSync, setAttributeSync } from "@napi-rs/xattr";
@@ -401,7 +401,7 @@ export class Repo {
           const level = this.zlibLevel();
           const deflate = createDeflateRaw({ level });
           const src = data ? Readable.from([Buffer.from(data.buffer, data.byteOffset, data.byteLength)]) : payload();
-          await pipeline(src, deflate, fh.createWriteStream({ autoClose: false }));
+          await pipeline(src, deflate, handleSink(fh));
         }
         if (options.fsync) await fh.datasync();
       } finally {
@@ -427,7 +427,7 @@ export class Repo {
       } else if (data) {
         await fh.write(data);
       } else {
-        await pipeline(payload(), fh.createWriteStream({ autoClose: false }));
+        await pipeline(payload(), handleSink(fh));
       }
       if (options.fsync) await fh.datasync();
     } finally {
@@ -506,6 +506,19 @@ export function readXattrs(path: string): Xattrs {
 
 function writeXattrs(path: string, xattrs: Xattrs): void {
   for (const [name, value] of xattrs) setAttributeSync(path, name, value);
+}
+
+/**
+ * A Writable appending to an open FileHandle. Node 20's
+ * `fh.createWriteStream({ autoClose: false })` leaves a reference on the
+ * handle, so a later `fh.close()` never settles.
+ */
+function handleSink(fh: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      fh.write(chunk).then(() => cb(), cb);
+    },
+  });
 }
 
 /** The length-prefixed header at the start of a `.filez` object (prefix included). */
