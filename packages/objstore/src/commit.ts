@@ -1,0 +1,475 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, type Stats } from "node:fs";
+import { lstat, readdir, readlink, rm, rmdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
+import { variant, type Variant } from "@ostree-ts/gvariant";
+import { sha256Hex } from "./checksum.js";
+import type { FileMeta } from "./content.js";
+import { parseTimestamp } from "./datetime.js";
+import { InvalidArgumentError, OstreeError } from "./errors.js";
+import {
+  encodeCommit,
+  encodeDirMeta,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  type MetadataDict,
+  type Xattrs,
+} from "./metadata.js";
+import { CommitModifier, type EntryInfo, type ModifierOptions } from "./modifier.js";
+import { MutableTree, PENDING, writeMtree } from "./mtree.js";
+import { ObjectType } from "./object-types.js";
+import { DEFAULT_CONCURRENCY, mapLimit, TaskPool } from "./pool.js";
+import { resolveRev, setRef, validateRef } from "./refs.js";
+import { readXattrs, type PayloadSource, type Repo } from "./repo.js";
+import { SizeIndex, writeArchiveContentPako } from "./sizes.js";
+import { importTar } from "./tar-import.js";
+
+/** One `--tree=` argument; later sources are overlaid on earlier ones. */
+export type TreeSource = { dir: string } | { ref: string } | { tar: string | Readable };
+
+export interface CommitProgress {
+  contentObjects: number;
+  contentBytes: number;
+}
+
+export interface CommitOptions extends ModifierOptions {
+  tree: readonly TreeSource[];
+  /** Ref to move to the new commit (refs/heads). Required unless `orphan`. */
+  branch?: string;
+  subject?: string;
+  body?: string;
+  /** Seconds since the epoch, a Date, or text as `ostree commit --timestamp` takes. Default: SOURCE_DATE_EPOCH or now. */
+  timestamp?: number | string | Date;
+  /** Explicit parent checksum, or null for none. Default: the branch's current commit. */
+  parent?: string | null;
+  orphan?: boolean;
+  /** User metadata, in order (`--add-metadata-string` / `--add-metadata`). */
+  metadata?: MetadataDict;
+  detachedMetadata?: MetadataDict;
+  bindRefs?: readonly string[];
+  noBindings?: boolean;
+  skipIfUnchanged?: boolean;
+  /** Flush the filesystem (syncfs) before the ref moves. Default: config core.fsync (true). */
+  fsync?: boolean;
+  /** `--tar-autocreate-parents`. */
+  tarAutocreateParents?: boolean;
+  concurrency?: number;
+  onProgress?: (p: CommitProgress) => void;
+}
+
+export interface CommitStats {
+  contentObjects: number;
+  contentBytes: number;
+  metadataObjects: number;
+  directories: number;
+}
+
+export interface CommitResult {
+  /** The new commit, or the parent when `skipped`. */
+  commit: string;
+  skipped: boolean;
+  rootTree: string;
+  rootMeta: string;
+  stats: CommitStats;
+}
+
+/** A source entry that is not a directory, regular file or symlink (fifo, socket, device). */
+export class UnsupportedFileTypeError extends InvalidArgumentError {
+  override name = "UnsupportedFileTypeError";
+  constructor(
+    readonly path: string,
+    kind: string,
+  ) {
+    super(`Not a regular file or symlink: ${path} (${kind})`);
+  }
+}
+
+/** Reading a source file or directory failed; names the path. */
+export class SourceReadError extends OstreeError {
+  override name = "SourceReadError";
+  constructor(
+    readonly path: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${path}: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return "fifo";
+  if (st.isSocket()) return "socket";
+  if (st.isCharacterDevice()) return "character device";
+  if (st.isBlockDevice()) return "block device";
+  return "unknown type";
+}
+
+const utf8Fatal = new TextDecoder("utf-8", { fatal: true });
+/** Payloads above this are spooled to a temp file instead of held in memory (tar members, archive re-reads). */
+export const SPOOL_THRESHOLD = 1 << 20;
+
+/** State shared by the tree sources of one commit. */
+export class CommitContext {
+  readonly pool: TaskPool;
+  readonly sizes: SizeIndex | null;
+  readonly stats: CommitStats = { contentObjects: 0, contentBytes: 0, metadataObjects: 0, directories: 0 };
+  private readonly dirmetas = new Set<string>();
+  private readonly hardlinks = new Map<string, Promise<string>>();
+
+  constructor(
+    readonly repo: Repo,
+    readonly modifier: CommitModifier,
+    readonly options: CommitOptions,
+  ) {
+    this.pool = new TaskPool(options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.sizes = options.generateSizes && repo.isArchive ? new SizeIndex() : null;
+  }
+
+  /** Write (or find) the dirmeta for a directory; returns its checksum. */
+  async writeDirMeta(info: EntryInfo, xattrs: Xattrs): Promise<string> {
+    const bytes = encodeDirMeta({ uid: info.uid, gid: info.gid, mode: info.mode, xattrs });
+    const checksum = sha256Hex(bytes);
+    this.sizes?.add(checksum, ObjectType.DirMeta, bytes.length, bytes.length);
+    this.stats.directories++;
+    if (!this.dirmetas.has(checksum)) {
+      this.dirmetas.add(checksum);
+      await this.repo.writeMetadata(ObjectType.DirMeta, bytes, checksum);
+      this.stats.metadataObjects++;
+    }
+    return checksum;
+  }
+
+  /** Write one content object; `path` only names the entry in errors. */
+  async writeFile(path: string, meta: FileMeta, source: PayloadSource, unpacked: number): Promise<string> {
+    const fmt = meta.mode & S_IFMT;
+    if (this.repo.mode === "bare-user-only" && fmt === S_IFREG && (meta.mode & ~S_IFMT & ~0o775) !== 0) {
+      const bits = meta.mode & ~S_IFMT & ~0o775;
+      throw new InvalidArgumentError(
+        `${path}: Content object: invalid mode 0${meta.mode.toString(8)} with bits 0${bits.toString(8).padStart(4, "0")} (bare-user-only needs canonical permissions)`,
+      );
+    }
+    let checksum: string;
+    try {
+      if (this.sizes) {
+        const r = await writeArchiveContentPako(this.repo, meta, source, false);
+        this.sizes.add(r.checksum, ObjectType.File, unpacked, r.archived);
+        checksum = r.checksum;
+      } else {
+        checksum = await this.repo.writeContent(meta, source);
+      }
+    } catch (e) {
+      if (e instanceof OstreeError) throw e;
+      throw new SourceReadError(path, e);
+    }
+    this.stats.contentObjects++;
+    this.stats.contentBytes += "data" in source ? source.data.length : source.size;
+    this.options.onProgress?.({ contentObjects: this.stats.contentObjects, contentBytes: this.stats.contentBytes });
+    return checksum;
+  }
+
+  /** Same inode with the same final metadata → one read; each name still gets the object. */
+  writeFileDevIno(st: Stats, path: string, meta: FileMeta, source: PayloadSource, unpacked: number): Promise<string> {
+    if (st.nlink < 2 || !st.isFile()) return this.writeFile(path, meta, source, unpacked);
+    const key = `${st.dev}:${st.ino}:${meta.uid}:${meta.gid}:${meta.mode}`;
+    let p = this.hardlinks.get(key);
+    if (!p) {
+      p = this.writeFile(path, meta, source, unpacked);
+      this.hardlinks.set(key, p);
+    }
+    return p;
+  }
+
+  /** A payload as a PayloadSource: small in memory, big spooled to the repo's tmp dir. */
+  async spool(stream: Readable, size: number, cleanup: string[]): Promise<PayloadSource> {
+    if (size <= SPOOL_THRESHOLD) {
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      return { data: new Uint8Array(Buffer.concat(chunks)) };
+    }
+    const tmp = join(this.repo.tmpDir, `spool-${randomBytes(8).toString("hex")}`);
+    cleanup.push(tmp);
+    await pipeline(stream, createWriteStream(tmp, { mode: 0o600 }));
+    return { path: tmp, size };
+  }
+}
+
+function entryInfo(st: Stats): EntryInfo {
+  return { uid: st.uid, gid: st.gid, mode: st.mode };
+}
+
+function childPath(rel: string, name: string): string {
+  return rel === "/" ? `/${name}` : `${rel}/${name}`;
+}
+
+/** `--tree=dir=PATH`: walk a directory (iteratively) into `mtree`. */
+async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree): Promise<void> {
+  const { modifier, repo } = ctx;
+  const consume = !!ctx.options.consume;
+  ctx.sizes?.clear();
+  const readMeta = async (abs: string): Promise<Stats> => {
+    try {
+      return await lstat(abs);
+    } catch (e) {
+      throw new SourceReadError(abs, e);
+    }
+  };
+  const xattrsOf = (abs: string): Xattrs => {
+    if (modifier.skipXattrs) return [];
+    try {
+      return readXattrs(abs);
+    } catch (e) {
+      throw new SourceReadError(abs, e);
+    }
+  };
+  const rootSt = await readMeta(root);
+  if (!rootSt.isDirectory()) throw new SourceReadError(root, new Error("Not a directory"));
+
+  const consumedDirs: string[] = [];
+  const stack: Array<{ abs: string; rel: string; node: MutableTree }> = [];
+  // The directory's own dirmeta: ostree applies the modifier here again for
+  // subdirectories (after the parent's skip check), so a non-`=` statoverride
+  // entry, consumed by the first application, never changes a directory.
+  const enterDir = async (abs: string, rel: string, node: MutableTree, st: Stats): Promise<boolean> => {
+    const { allow, info } = modifier.apply(rel, entryInfo(st));
+    if (!allow) return false;
+    node.setMetadataChecksum(await ctx.writeDirMeta(info, xattrsOf(abs)));
+    stack.push({ abs, rel, node });
+    if (consume) consumedDirs.push(abs);
+    return true;
+  };
+  await enterDir(root, "/", mtree, rootSt);
+
+  while (stack.length) {
+    const dir = stack.pop()!;
+    await dir.node.makeWhole(repo);
+    let names: Buffer[];
+    try {
+      names = await readdir(dir.abs, { encoding: "buffer" });
+    } catch (e) {
+      throw new SourceReadError(dir.abs, e);
+    }
+    const entries = await mapLimit(names, 64, async (raw) => {
+      let name: string;
+      try {
+        name = utf8Fatal.decode(raw);
+      } catch {
+        throw new InvalidArgumentError(`Invalid UTF-8 in filename ${raw.toString("latin1")} in ${dir.abs}`);
+      }
+      const abs = join(dir.abs, name);
+      return { name, abs, st: await readMeta(abs) };
+    });
+    for (const { name, abs, st } of entries) {
+      const rel = childPath(dir.rel, name);
+      if (st.isDirectory()) {
+        const { allow } = modifier.apply(rel, entryInfo(st));
+        if (!allow) {
+          if (consume) await rm(abs, { recursive: true, force: true });
+          continue;
+        }
+        const child = dir.node.ensureDir(name);
+        await enterDir(abs, rel, child, st);
+        continue;
+      }
+      if (!st.isFile() && !st.isSymbolicLink()) throw new UnsupportedFileTypeError(rel, kindOf(st));
+      const { allow, info } = modifier.apply(rel, entryInfo(st));
+      if (!allow) {
+        if (consume) await rm(abs, { force: true });
+        continue;
+      }
+      const node = dir.node;
+      node.replaceFile(name, PENDING);
+      await ctx.pool.run(async () => {
+        let checksum: string;
+        if (st.isSymbolicLink()) {
+          let target: Buffer;
+          try {
+            target = await readlink(abs, { encoding: "buffer" });
+          } catch (e) {
+            throw new SourceReadError(rel, e);
+          }
+          const meta: FileMeta = { ...info, symlinkTarget: target.toString("utf8"), xattrs: xattrsOf(abs) };
+          checksum = await ctx.writeFile(rel, meta, { data: new Uint8Array(0) }, target.length);
+        } else {
+          const meta: FileMeta = { ...info, symlinkTarget: "", xattrs: xattrsOf(abs) };
+          checksum = await ctx.writeFileDevIno(st, rel, meta, { path: abs, size: st.size }, st.size);
+        }
+        node.files.set(name, checksum);
+        if (consume) await unlink(abs);
+      });
+    }
+  }
+  await ctx.pool.drain();
+  if (consume) {
+    for (let i = consumedDirs.length - 1; i >= 0; i--) {
+      const d = consumedDirs[i]!;
+      if (d === root && (root === "." || root === "./")) continue;
+      await rmdir(d);
+    }
+  }
+}
+
+/** `--tree=ref=REV`: graft a commit's tree, or with a modifier rewrite it entry by entry as ostree does. */
+async function addRefSource(ctx: CommitContext, rev: string, mtree: MutableTree): Promise<void> {
+  const { repo, modifier } = ctx;
+  ctx.sizes?.clear();
+  const checksum = (await resolveRev(repo, rev))!;
+  const commit = await repo.readCommit(checksum);
+  if (!modifier.active) {
+    const stack: Array<{ node: MutableTree; tree: string; meta: string }> = [{ node: mtree, tree: commit.rootTree, meta: commit.rootMeta }];
+    while (stack.length) {
+      const { node, tree, meta } = stack.pop()!;
+      if (node.fillEmptyFromDirtree(tree, meta)) continue;
+      node.setMetadataChecksum(meta);
+      await node.makeWhole(repo);
+      const dt = await repo.readDirTree(tree);
+      for (const f of dt.files) node.replaceFile(f.name, f.checksum);
+      for (const d of dt.dirs) stack.push({ node: node.ensureDir(d.name), tree: d.tree, meta: d.meta });
+    }
+    return;
+  }
+
+  const stack: Array<{ node: MutableTree; tree: string; meta: string; rel: string }> = [];
+  const enterDir = async (node: MutableTree, tree: string, meta: string, rel: string) => {
+    const dm = await repo.readDirMeta(meta);
+    const { allow, info } = modifier.apply(rel, { uid: dm.uid, gid: dm.gid, mode: dm.mode });
+    if (!allow) return;
+    node.setMetadataChecksum(await ctx.writeDirMeta(info, modifier.skipXattrs ? [] : dm.xattrs));
+    stack.push({ node, tree, meta, rel });
+  };
+  await enterDir(mtree, commit.rootTree, commit.rootMeta, "/");
+  while (stack.length) {
+    const dir = stack.pop()!;
+    await dir.node.makeWhole(repo);
+    const dt = await repo.readDirTree(dir.tree);
+    for (const f of dt.files) {
+      const rel = childPath(dir.rel, f.name);
+      const obj = await repo.openContent(f.checksum);
+      const { allow, info } = modifier.apply(rel, { uid: obj.meta.uid, gid: obj.meta.gid, mode: obj.meta.mode });
+      if (!allow) continue;
+      const node = dir.node;
+      node.replaceFile(f.name, PENDING);
+      await ctx.pool.run(async () => {
+        const meta: FileMeta = { ...info, symlinkTarget: obj.meta.symlinkTarget, xattrs: modifier.skipXattrs ? [] : obj.meta.xattrs };
+        const cleanup: string[] = [];
+        try {
+          let source: PayloadSource;
+          if ((obj.meta.mode & S_IFMT) === S_IFLNK) source = { data: new Uint8Array(0) };
+          else if (!repo.isArchive) source = { path: repo.objectPath(f.checksum, ObjectType.File), size: obj.size };
+          else source = await ctx.spool(obj.payload(), obj.size, cleanup);
+          node.files.set(f.name, await ctx.writeFile(rel, meta, source, obj.size));
+        } finally {
+          for (const p of cleanup) await rm(p, { force: true });
+        }
+      });
+    }
+    for (const d of dt.dirs) {
+      const rel = childPath(dir.rel, d.name);
+      const dm = await repo.readDirMeta(d.meta);
+      if (!modifier.apply(rel, { uid: dm.uid, gid: dm.gid, mode: dm.mode }).allow) continue;
+      await enterDir(dir.node.ensureDir(d.name), d.tree, d.meta, rel);
+    }
+  }
+  await ctx.pool.drain();
+}
+
+function resolveTimestamp(t: CommitOptions["timestamp"]): number {
+  if (t === undefined) {
+    const env = process.env.SOURCE_DATE_EPOCH;
+    if (env !== undefined) {
+      const m = /^\s*([+-]?\d+)/.exec(env);
+      if (!m) throw new InvalidArgumentError("Failed to convert SOURCE_DATE_EPOCH");
+      return Number(m[1]);
+    }
+    return Math.floor(Date.now() / 1000);
+  }
+  if (t instanceof Date) return Math.floor(t.getTime() / 1000);
+  if (typeof t === "number") {
+    if (!Number.isInteger(t) || t < 0) throw new InvalidArgumentError(`Invalid timestamp ${t}`);
+    return t;
+  }
+  return parseTimestamp(t);
+}
+
+/** syncfs of the repo's filesystem, so objects are durable before a ref points at them. */
+function syncfs(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("sync", ["-f", path], (err) => (err ? reject(new OstreeError(`syncfs ${path}: ${err.message}`)) : resolve()));
+  });
+}
+
+/**
+ * Build the commit metadata in ostree's order: user keys as given, then
+ * ostree.ref-binding (branch + bind refs, sorted) unless noBindings, then
+ * ostree.collection-binding when the repo has a collection ID and the user
+ * did not set one.
+ */
+export function commitMetadata(repo: Repo, o: Pick<CommitOptions, "metadata" | "branch" | "bindRefs" | "noBindings">): Array<[string, Variant]> {
+  const out: Array<[string, Variant]> = (o.metadata ?? []).map(([k, v]) => {
+    if (k === "") throw new InvalidArgumentError("Empty metadata key");
+    return [k, v];
+  });
+  if (!o.noBindings) {
+    const refs = [...(o.branch !== undefined ? [o.branch] : []), ...(o.bindRefs ?? [])];
+    refs.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    out.push(["ostree.ref-binding", variant("as", refs)]);
+    const cid = repo.config.getString("core", "collection-id");
+    if (cid && !out.some(([k]) => k === "ostree.collection-binding")) out.push(["ostree.collection-binding", variant("s", cid)]);
+  }
+  return out;
+}
+
+/**
+ * Commit one or more trees (ostree commit). Objects are written first, then
+ * the commit and its detached metadata, and only then does the branch move.
+ */
+export async function commit(repo: Repo, options: CommitOptions): Promise<CommitResult> {
+  const o = options;
+  if (o.branch === undefined && !o.orphan) throw new InvalidArgumentError("A branch must be specified with --branch, or use --orphan");
+  if (o.branch !== undefined) validateRef(o.branch);
+  for (const r of o.bindRefs ?? []) validateRef(r);
+  if (o.tree.length === 0) throw new InvalidArgumentError("No tree to commit");
+  const timestamp = resolveTimestamp(o.timestamp);
+
+  let parent: string | null;
+  if (o.parent !== undefined) parent = o.parent === null ? null : (await resolveRev(repo, o.parent))!;
+  else if (o.orphan || o.branch === undefined) parent = null;
+  else parent = await resolveRev(repo, o.branch, true);
+
+  const modifier = new CommitModifier(repo, o);
+  const ctx = new CommitContext(repo, modifier, o);
+  const mtree = new MutableTree();
+  for (const src of o.tree) {
+    if ("dir" in src) await addDirSource(ctx, src.dir, mtree);
+    else if ("ref" in src) await addRefSource(ctx, src.ref, mtree);
+    else if ("tar" in src) await importTar(ctx, src.tar, mtree, !!o.tarAutocreateParents);
+    else throw new InvalidArgumentError(`Invalid tree type specification ${JSON.stringify(src)}`);
+  }
+  modifier.checkUnmatched();
+
+  const rootTree = await writeMtree(repo, mtree, {
+    onMetadata: (csum, type, len) => {
+      ctx.sizes?.add(csum, type, len, len);
+      ctx.stats.metadataObjects++;
+    },
+  });
+  const rootMeta = mtree.metaChecksum!;
+
+  if (o.skipIfUnchanged && parent) {
+    const p = await repo.readCommit(parent);
+    if (p.rootTree === rootTree && p.rootMeta === rootMeta) return { commit: parent, skipped: true, rootTree, rootMeta, stats: ctx.stats };
+  }
+
+  const metadata = commitMetadata(repo, o);
+  if (ctx.sizes && ctx.sizes.size > 0) metadata.push(["ostree.sizes", ctx.sizes.toVariant()]);
+  const bytes = encodeCommit({ metadata, parent, related: [], subject: o.subject ?? "", body: o.body ?? "", timestamp, rootTree, rootMeta });
+  const checksum = await repo.writeMetadata(ObjectType.Commit, bytes);
+  ctx.stats.metadataObjects++;
+  if (o.detachedMetadata) await repo.writeCommitMeta(checksum, o.detachedMetadata);
+
+  if (o.fsync ?? repo.config.getBoolean("core", "fsync", true)) await syncfs(join(repo.path, "objects"));
+  if (o.branch !== undefined) await setRef(repo, { kind: "heads" }, o.branch, checksum);
+  return { commit: checksum, skipped: false, rootTree, rootMeta, stats: ctx.stats };
+}

@@ -1,0 +1,35 @@
+import { InvalidArgumentError } from "./errors.js";
+
+const ISO =
+  /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(?:([Zz]|UTC|GMT)|([+-])(\d{2}):?(\d{2})?)?$/;
+
+/**
+ * Parse a `--timestamp` value to seconds since the epoch, as ostree does with
+ * gnulib's parse_datetime for the forms scripts use: `@EPOCH[.frac]`,
+ * `YYYY-MM-DD`, `YYYY-MM-DD[T ]HH:MM[:SS[.frac]]` with an optional `Z`, `UTC`,
+ * `GMT` or `±HH[:MM]` zone (none = local time, honouring TZ). Fractions are
+ * truncated like ostree's use of tv_sec.
+ */
+export function parseTimestamp(text: string): number {
+  const s = text.trim();
+  const epoch = /^@([+-]?\d+)(?:[.,]\d+)?$/.exec(s);
+  if (epoch) return Number(epoch[1]);
+  const m = ISO.exec(s);
+  if (!m) throw new InvalidArgumentError(`Could not parse '${text}'`);
+  const [y, mo, d, h = "0", mi = "0", sec = "0"] = m.slice(1, 7) as string[];
+  const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)] as const;
+  if (parts[1] > 11 || parts[2] < 1 || parts[2] > 31 || parts[3] > 24 || parts[4] > 59 || parts[5] > 60) {
+    throw new InvalidArgumentError(`Could not parse '${text}'`);
+  }
+  let ms: number;
+  if (m[8] || m[9]) {
+    ms = Date.UTC(...parts);
+    if (m[9]) {
+      const off = (Number(m[10]) * 60 + Number(m[11] ?? 0)) * 60_000;
+      ms -= m[9] === "+" ? off : -off;
+    }
+  } else {
+    ms = new Date(...parts).getTime();
+  }
+  return Math.floor(ms / 1000);
+}
