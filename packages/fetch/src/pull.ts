@@ -129,7 +129,13 @@ class Puller {
     for (const p of this.o.localcacheRepos ?? []) this.localcache.push(await Repo.open(p));
   }
 
+  /** Every body byte received (summary, refs, objects), as ostree's "transferred" counts. */
+  syncBytes(): void {
+    if (this.source instanceof HttpSource) this.progress.bytesTransferred = this.source.http.bytes;
+  }
+
   emit(force = false): void {
+    this.syncBytes();
     if (!this.o.onProgress) return;
     const now = Date.now();
     if (!force && now - this.lastEmit < 50) return;
@@ -183,7 +189,6 @@ class Puller {
       throw new CorruptObjectError(checksum, objectTypeName(type), `Corrupted ${objectTypeName(type)} object; checksum expected='${checksum}' actual='${actual}'`);
     }
     this.progress.fetchedMetadata++;
-    if (this.source.kind === "http") this.progress.bytesTransferred += bytes.length;
     this.emit();
     return bytes;
   }
@@ -331,7 +336,6 @@ class Puller {
       if (e instanceof ObjectNotFoundError) throw new PullError(`Content object ${checksum} not found on the remote`);
       throw e;
     }
-    this.progress.bytesTransferred += fetched.wireBytes;
     await this.storeContent(checksum, fetched);
     this.progress.fetchedContent++;
     this.emit();
@@ -649,6 +653,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
   puller.progress.phase = "done";
   puller.emit(true);
   puller.progress.elapsedMs = Date.now() - puller.started;
+  puller.syncBytes();
   return {
     refs: pulled,
     commits: resolved.map((r) => r.checksum),

@@ -1,0 +1,219 @@
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { CliError, UsageError, type CommandModule, type Invocation } from "../command.js";
+import { formatHelp, type OptionSpec } from "../goption.js";
+
+const REPO_OPT: OptionSpec = {
+  long: "repo",
+  arg: "filename",
+  description: "Path to OSTree repository (defaults to current directory or /sysroot/ostree/repo)",
+  argDescription: "PATH",
+};
+const REPO_OPT_SYSROOT: OptionSpec = { ...REPO_OPT, description: "Path to OSTree repository (defaults to /sysroot/ostree/repo)" };
+const SYSROOT_OPT: OptionSpec = { long: "sysroot", arg: "filename", description: "Use sysroot at PATH (overrides --repo)", argDescription: "PATH" };
+const CACHE_DIR_OPT: OptionSpec = { long: "cache-dir", arg: "filename", description: "Use custom cache dir" };
+const GLOBAL: OptionSpec[] = [
+  { long: "verbose", short: "v", arg: "none", description: "Print debug information during command processing" },
+  { long: "version", arg: "none", description: "Print version information and exit" },
+];
+
+interface Sub {
+  name: string;
+  description: string;
+  parameterString: string;
+  options: OptionSpec[];
+}
+
+/** ostree 2022.7's `remote` subcommands, in its order. */
+const SUBS: Sub[] = [
+  {
+    name: "add",
+    description: "Add a remote repository",
+    parameterString: "NAME [metalink=|mirrorlist=]URL [BRANCH...]",
+    options: [
+      { long: "set", arg: "strv", description: "Set config option KEY=VALUE for remote", argDescription: "KEY=VALUE" },
+      { long: "no-gpg-verify", arg: "none", description: "Disable GPG verification" },
+      { long: "no-sign-verify", arg: "none", description: "Disable signature verification" },
+      { long: "sign-verify", arg: "strv", description: "Verify signatures using KEYTYPE=inline:PUBKEY or KEYTYPE=file:/path/to/key", argDescription: "KEYTYPE=[inline|file]:PUBKEY" },
+      { long: "if-not-exists", arg: "none", description: "Do nothing if the provided remote exists" },
+      { long: "force", arg: "none", description: "Replace the provided remote if it exists" },
+      { long: "gpg-import", arg: "filename", description: "Import GPG key from FILE", argDescription: "FILE" },
+      { long: "custom-backend", arg: "string", description: "This remote has content not fetched via libostree", argDescription: "NAME" },
+      { long: "contenturl", arg: "string", description: "Use URL when fetching content", argDescription: "URL" },
+      { long: "collection-id", arg: "string", description: "Globally unique ID for this repository as an collection of refs for redistribution to other repositories", argDescription: "COLLECTION-ID" },
+      REPO_OPT_SYSROOT,
+      SYSROOT_OPT,
+    ],
+  },
+  {
+    name: "delete",
+    description: "Delete a remote repository",
+    parameterString: "NAME",
+    options: [{ long: "if-exists", arg: "none", description: "Do nothing if the provided remote does not exist" }, REPO_OPT_SYSROOT, SYSROOT_OPT],
+  },
+  { name: "show-url", description: "Show remote repository URL", parameterString: "NAME", options: [REPO_OPT] },
+  {
+    name: "list",
+    description: "List remote repository names",
+    parameterString: "",
+    options: [REPO_OPT, { long: "show-urls", short: "u", arg: "none", description: "Show remote URLs in list" }],
+  },
+  {
+    name: "gpg-import",
+    description: "Import GPG keys",
+    parameterString: "NAME [KEY-ID...]",
+    options: [
+      REPO_OPT,
+      { long: "keyring", short: "k", arg: "filenamev", description: "Import keys from a keyring file (repeatable)", argDescription: "FILE" },
+      { long: "stdin", arg: "none", description: "Import keys from standard input" },
+    ],
+  },
+  { name: "gpg-list-keys", description: "Show remote GPG keys", parameterString: "NAME", options: [REPO_OPT] },
+  { name: "add-cookie", description: "Add a cookie to remote", parameterString: "NAME DOMAIN PATH COOKIE_NAME VALUE", options: [REPO_OPT] },
+  { name: "delete-cookie", description: "Remove one cookie from remote", parameterString: "NAME DOMAIN PATH COOKIE_NAME", options: [REPO_OPT] },
+  { name: "list-cookies", description: "Show remote repository cookies", parameterString: "NAME", options: [REPO_OPT] },
+  { name: "refs", description: "List remote refs", parameterString: "NAME", options: [REPO_OPT, CACHE_DIR_OPT] },
+  {
+    name: "summary",
+    description: "Show remote summary",
+    parameterString: "NAME",
+    options: [REPO_OPT, CACHE_DIR_OPT, { long: "raw", arg: "none", description: "Show raw variant data" }],
+  },
+];
+
+/** Every subcommand's options, so the shared parser accepts them; each subcommand then rejects the others. */
+const ALL_OPTIONS: OptionSpec[] = (() => {
+  const seen = new Map<string, OptionSpec>();
+  for (const s of SUBS) for (const o of s.options) if (!seen.has(o.long)) seen.set(o.long, { ...o, hidden: true });
+  return [...seen.values()];
+})();
+
+function mainHelp(prgname: string): string {
+  const summary = ['Builtin "remote" Commands:', ...SUBS.map((s) => `  ${s.name.padEnd(18)}${s.description}`)].join("\n");
+  return formatHelp({ prgname, parameterString: "COMMAND", summary, options: GLOBAL });
+}
+
+function defaultRepoPath(): string {
+  try {
+    if (statSync("objects").isDirectory() && statSync("config").isFile()) return ".";
+  } catch {
+    // not a repo here
+  }
+  return process.env.OSTREE_REPO || join(process.env.OSTREE_SYSROOT || "/", "ostree/repo");
+}
+
+/** Which argv options were given, by long name (the shared parser folds short forms into long ones). */
+function givenOptions(inv: Invocation): string[] {
+  return Object.keys(inv.opts).filter((k) => inv.opts[k] !== undefined && k !== "verbose" && k !== "version");
+}
+
+const remote: CommandModule = {
+  parameterString: "COMMAND",
+  options: ALL_OPTIONS,
+  async run(inv) {
+    const [subName, ...args] = inv.args;
+    const sub = SUBS.find((s) => s.name === subName);
+    const subPrg = `${inv.prgname} ${subName ?? ""}`;
+    if (!sub) {
+      process.stderr.write(mainHelp(inv.prgname));
+      throw new CliError(subName === undefined ? "No \"remote\" subcommand specified" : `Unknown "remote" subcommand '${subName}'`);
+    }
+    const subHelp = () => formatHelp({ prgname: subPrg, parameterString: sub.parameterString, summary: sub.description, options: [...sub.options, ...GLOBAL] });
+    const allowed = new Set(sub.options.map((o) => o.long));
+    for (const k of givenOptions(inv)) if (!allowed.has(k)) throw new CliError(`Unknown option --${k}`);
+    const usage = (msg: string): never => {
+      process.stderr.write(`${subHelp()}\n`);
+      throw new UsageError(msg);
+    };
+
+    const { Repo } = await import("@ostree-ts/objstore");
+    const fetch = await import("@ostree-ts/fetch");
+    const sysroot = inv.opts.sysroot as string | undefined;
+    const repoPath = sysroot ? join(sysroot, "ostree/repo") : ((inv.opts.repo as string | undefined) ?? defaultRepoPath());
+    if (!existsSync(join(repoPath, "objects"))) {
+      if (inv.opts.repo === undefined && !sysroot) {
+        process.stderr.write(subHelp());
+        throw new CliError("Command requires a --repo argument");
+      }
+      throw new CliError(`opening repo: opendir(${repoPath}): No such file or directory`);
+    }
+    const repo = await Repo.open(repoPath);
+    const remotes = new fetch.Remotes(repo);
+    const name = args[0];
+
+    switch (sub.name) {
+      case "add": {
+        if (args.length < 2) usage("NAME and URL must be specified");
+        if (inv.opts["gpg-import"] !== undefined) throw new CliError("remote add --gpg-import: GPG key import is not supported by ostree-ts yet");
+        const set: Array<[string, string]> = ((inv.opts.set as string[] | undefined) ?? []).map((kv) => {
+          const eq = kv.indexOf("=");
+          if (eq < 0) throw new CliError(`Missing '=' in KEY=VALUE for --set`);
+          return [kv.slice(0, eq), kv.slice(eq + 1)];
+        });
+        await remotes.add(name!, args[1]!, {
+          branches: args.slice(2),
+          contentUrl: inv.opts.contenturl as string | undefined,
+          set,
+          noGpgVerify: Boolean(inv.opts["no-gpg-verify"]),
+          noSignVerify: Boolean(inv.opts["no-sign-verify"]),
+          signVerify: inv.opts["sign-verify"] as string[] | undefined,
+          collectionId: inv.opts["collection-id"] as string | undefined,
+          customBackend: inv.opts["custom-backend"] as string | undefined,
+          ifNotExists: Boolean(inv.opts["if-not-exists"]),
+          force: Boolean(inv.opts.force),
+        });
+        return;
+      }
+      case "delete":
+        if (args.length < 1) usage("NAME must be specified");
+        await remotes.delete(name!, { ifExists: Boolean(inv.opts["if-exists"]) });
+        return;
+      case "show-url":
+        if (args.length < 1) usage("NAME must be specified");
+        inv.out.print(`${(await remotes.get(name!)).url}\n`);
+        return;
+      case "list": {
+        const names = await remotes.list();
+        if (inv.opts["show-urls"]) {
+          const w = Math.max(0, ...names.map((n) => n.length));
+          for (const n of names) inv.out.print(`${n.padEnd(w)}  ${(await remotes.get(n)).url}\n`);
+        } else for (const n of names) inv.out.print(`${n}\n`);
+        return;
+      }
+      case "gpg-import":
+      case "gpg-list-keys":
+        throw new CliError(`remote ${sub.name}: GPG support is not implemented in ostree-ts yet`);
+      case "add-cookie":
+        if (args.length < 5) usage("NAME, DOMAIN, PATH, COOKIE_NAME and VALUE must be specified");
+        await fetch.addCookie(repo, name!, args[1]!, args[2]!, args[3]!, args[4]!);
+        return;
+      case "delete-cookie":
+        if (args.length < 4) usage("NAME, DOMAIN, PATH and COOKIE_NAME must be specified");
+        await fetch.deleteCookie(repo, name!, args[1]!, args[2]!, args[3]!);
+        return;
+      case "list-cookies":
+        if (args.length < 1) usage("NAME must be specified");
+        for (const c of await fetch.listCookies(repo, name!)) inv.out.print(fetch.formatCookie(c));
+        return;
+      case "refs":
+      case "summary": {
+        if (args.length < 1) usage("NAME must be specified");
+        const { source, remote: r } = await fetch.openRemoteSource(repo, name!);
+        try {
+          const s = await fetch.fetchSummary(repo, source, name!, { gpgVerifySummary: r?.gpgVerifySummary });
+          if (!s) throw new CliError(sub.name === "refs" ? "Remote refs not available; server has no summary file" : `Remote "${name}" has no summary file`);
+          if (sub.name === "refs") {
+            for (const ref of [...s.parsed.refs.keys()].sort()) inv.out.print(`${name}:${ref}\n`);
+          } else {
+            const { viewSummary } = await import("@ostree-ts/objstore");
+            for (const line of viewSummary(s.bytes, { raw: Boolean(inv.opts.raw) })) inv.out.print(`${line}\n`);
+          }
+        } finally {
+          await source.close();
+        }
+        return;
+      }
+    }
+  },
+};
+export default remote;
