@@ -27,3 +27,11 @@ export {
   type DecompressOptions,
   type XzOptions,
 } from "./compress.js";
+export * from "./naming.js";
+export * from "./superblock.js";
+export * from "./part.js";
+export * from "./index-file.js";
+export * from "./repo-deltas.js";
+export * from "./apply.js";
+export * from "./matching.js";
+export * from "./generate.js";

@@ -1,0 +1,368 @@
+/**
+ * Applying static deltas (deltas.md §5, §8). Parts are executed into any
+ * repository mode (also archive, which ostree 2022.7 refuses): every object
+ * is built in memory and stored through Repo.writeContent/writeMetadata with
+ * its expected checksum, so nothing that hashes differently is ever stored.
+ *
+ * Before anything is written a part is (1) checked against its header
+ * checksum (unless inline), (2) decompressed with a cap derived from its
+ * declared sizes, and (3) its whole program is validated: opcodes, operand
+ * ranges against the blob and tables, object count and open/close pairing.
+ * A part failing any of these writes nothing. What can only be detected
+ * while running (a bsdiff control out of bounds, a read source missing, an
+ * object hashing wrong) stops the part; objects already stored by then were
+ * each verified.
+ */
+import { readFile, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Variant } from "@ostree-ts/gvariant";
+import { ObjectType, type FileMeta, type Repo } from "@ostree-ts/objstore";
+import { bspatch } from "./bspatch.js";
+import { DeltaError, DeltaFormatError } from "./errors.js";
+import { commitmetaKey, partPath } from "./naming.js";
+import {
+  OP_BSPATCH,
+  OP_CLOSE,
+  OP_OPEN,
+  OP_OPEN_SPLICE_AND_CLOSE,
+  OP_SET_READ_SOURCE,
+  OP_UNSET_READ_SOURCE,
+  OP_WRITE,
+  openPart,
+  parseOps,
+  type Op,
+  type PartPayload,
+} from "./part.js";
+import { DELTAPART_VERSION, inlinePart, readSuperblockBytes, verifySuperblockCommit, type PartHeader, type Superblock } from "./superblock.js";
+import type { DecompressOptions } from "./compress.js";
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+
+/** A delta that is well-formed but cannot be applied here (missing FROM, fallbacks offline, …). */
+export class DeltaApplyError extends DeltaError {
+  override name = "DeltaApplyError";
+}
+
+export interface ApplyOptions extends DecompressOptions {
+  /** Skip the part-file checksum (ostree does so for inline parts). */
+  skipChecksum?: boolean;
+  /** Absolute cap on a decompressed part payload (default 1 GiB). */
+  maxPayloadSize?: number;
+  /** Accept bsdiff patches mendsley's bspatch accepts but no generator emits. */
+  lenientBspatch?: boolean;
+}
+
+export interface ApplyPartResult {
+  /** False when every object of the part was already present. */
+  executed: boolean;
+  objectsWritten: number;
+}
+
+const DEFAULT_MAX_PAYLOAD = 1 << 30;
+
+/** Payload cap for a part: objects + bsdiff/rollsum overhead, bounded by the absolute cap. */
+function payloadCap(header: PartHeader, options: ApplyOptions): number {
+  const abs = options.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD;
+  return Math.min(abs, 2 * header.usize + 64 * header.objects.length + (1 << 20));
+}
+
+function fail(what: string, op: Op, msg: string): never {
+  throw new DeltaFormatError(`${what}: opcode '${String.fromCharCode(op.code)}' at ops offset ${op.at}: ${msg}`);
+}
+
+/** Static checks of a whole program before anything is written. */
+export function validateProgram(payload: PartPayload, header: PartHeader, what = "delta part"): Op[] {
+  const ops = parseOps(payload.ops, header.objects, what);
+  const blobLen = payload.blob.length;
+  const inBlob = (op: Op, off: number, len: number, name: string) => {
+    if (off > blobLen || len > blobLen - off) fail(what, op, `${name} [${off}, ${off + len}) outside the ${blobLen}-byte payload blob`);
+  };
+  const modeOk = (op: Op, mi: number, xi: number) => {
+    if (mi >= payload.modes.length) fail(what, op, `mode index ${mi} out of range (${payload.modes.length} modes)`);
+    if (xi >= payload.xattrs.length) fail(what, op, `xattr index ${xi} out of range (${payload.xattrs.length} xattr sets)`);
+  };
+  let k = 0;
+  let open: { size: number; written: number; patched: boolean } | null = null;
+  let readSource = false;
+  for (const op of ops) {
+    const obj = header.objects[k];
+    switch (op.code) {
+      case OP_OPEN_SPLICE_AND_CLOSE: {
+        if (open) fail(what, op, "object already open");
+        if (obj!.type === ObjectType.File) {
+          const [mi, xi, len, off] = op.args as [number, number, number, number];
+          modeOk(op, mi, xi);
+          const fmt = payload.modes[mi]!.mode & S_IFMT;
+          if (fmt !== S_IFREG && fmt !== S_IFLNK) fail(what, op, `mode 0${payload.modes[mi]!.mode.toString(8)} is neither a regular file nor a symlink`);
+          inBlob(op, off, len, "content");
+        } else {
+          const [len, off] = op.args as [number, number];
+          inBlob(op, off, len, "metadata");
+        }
+        k++;
+        break;
+      }
+      case OP_OPEN: {
+        if (open) fail(what, op, "object already open");
+        if (!obj) fail(what, op, `object #${k} is not in the part's object list (${header.objects.length})`);
+        if (obj.type !== ObjectType.File) fail(what, op, `object #${k} is not a content object`);
+        const [mi, xi, size] = op.args as [number, number, number];
+        modeOk(op, mi, xi);
+        if ((payload.modes[mi]!.mode & S_IFMT) !== S_IFREG) fail(what, op, "OPEN of a non-regular file");
+        if (size > header.usize) fail(what, op, `object size ${size} exceeds the part's declared usize ${header.usize}`);
+        open = { size, written: 0, patched: false };
+        break;
+      }
+      case OP_WRITE: {
+        if (!open) fail(what, op, "no open object");
+        const [len, off] = op.args as [number, number];
+        if (len > open.size - open.written) fail(what, op, `write of ${len} bytes overruns object size ${open.size} (at ${open.written})`);
+        if (!readSource) inBlob(op, off, len, "write");
+        open.written += len;
+        break;
+      }
+      case OP_SET_READ_SOURCE: {
+        inBlob(op, op.args[0]!, 32, "read source checksum");
+        readSource = true;
+        break;
+      }
+      case OP_UNSET_READ_SOURCE:
+        readSource = false;
+        break;
+      case OP_BSPATCH: {
+        if (!open) fail(what, op, "no open object");
+        if (!readSource) fail(what, op, "no read source set");
+        if (open.written !== 0 || open.patched) fail(what, op, "object already has data");
+        const [off, len] = op.args as [number, number];
+        inBlob(op, off, len, "bsdiff patch");
+        open.patched = true;
+        open.written = open.size;
+        break;
+      }
+      case OP_CLOSE: {
+        if (!open) fail(what, op, "no open object");
+        if (open.written !== open.size) fail(what, op, `object #${k} closed after ${open.written} of ${open.size} bytes`);
+        open = null;
+        readSource = false;
+        k++;
+        break;
+      }
+    }
+  }
+  if (open) throw new DeltaFormatError(`${what}: program ends with object #${k} still open`);
+  if (k !== header.objects.length) throw new DeltaFormatError(`${what}: program writes ${k} objects, the part lists ${header.objects.length}`);
+  return ops;
+}
+
+function metaFor(payload: PartPayload, mi: number, xi: number, symlinkTarget = ""): FileMeta {
+  const m = payload.modes[mi]!;
+  return { uid: m.uid, gid: m.gid, mode: m.mode, symlinkTarget, xattrs: payload.xattrs[xi]! };
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Runs a validated program against a repository. */
+async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops: Op[], what: string, options: ApplyOptions): Promise<number> {
+  const blob = payload.blob;
+  let k = 0;
+  let written = 0;
+  let source: { checksum: string; data: Uint8Array } | null = null;
+  const cache: { last: { checksum: string; data: Uint8Array } | null } = { last: null };
+  let open: { meta: FileMeta; buf: Uint8Array; at: number } | null = null;
+  for (const op of ops) {
+    const obj = header.objects[k];
+    switch (op.code) {
+      case OP_OPEN_SPLICE_AND_CLOSE: {
+        if (obj!.type === ObjectType.File) {
+          const [mi, xi, len, off] = op.args as [number, number, number, number];
+          const bytes = blob.subarray(off, off + len);
+          const isLink = (payload.modes[mi]!.mode & S_IFMT) === S_IFLNK;
+          let target = "";
+          if (isLink) {
+            try {
+              target = utf8.decode(bytes);
+            } catch {
+              fail(what, op, `symlink target of ${obj!.checksum} is not UTF-8`);
+            }
+          }
+          await repo.writeContent(metaFor(payload, mi, xi, target), { data: isLink ? new Uint8Array(0) : bytes }, obj!.checksum);
+        } else {
+          const [len, off] = op.args as [number, number];
+          await repo.writeMetadata(obj!.type as ObjectType, blob.subarray(off, off + len), obj!.checksum);
+        }
+        written++;
+        k++;
+        break;
+      }
+      case OP_OPEN: {
+        const [mi, xi, size] = op.args as [number, number, number];
+        open = { meta: metaFor(payload, mi, xi), buf: new Uint8Array(size), at: 0 };
+        break;
+      }
+      case OP_WRITE: {
+        const [len, off] = op.args as [number, number];
+        if (source) {
+          if (off > source.data.length || len > source.data.length - off) {
+            fail(what, op, `write [${off}, ${off + len}) outside read source ${source.checksum} of ${source.data.length} bytes`);
+          }
+          open!.buf.set(source.data.subarray(off, off + len), open!.at);
+        } else {
+          open!.buf.set(blob.subarray(off, off + len), open!.at);
+        }
+        open!.at += len;
+        break;
+      }
+      case OP_SET_READ_SOURCE: {
+        const off = op.args[0]!;
+        const checksum = Buffer.from(blob.buffer, blob.byteOffset + off, 32).toString("hex");
+        if (cache.last?.checksum !== checksum) {
+          let data: Uint8Array;
+          try {
+            const obj = await repo.readContentBytes(checksum);
+            if ((obj.meta.mode & S_IFMT) !== S_IFREG) fail(what, op, `read source ${checksum} is not a regular file`);
+            data = obj.data;
+          } catch (e) {
+            if (e instanceof DeltaFormatError) throw e;
+            throw new DeltaApplyError(`${what}: read source ${checksum}: ${(e as Error).message}`);
+          }
+          cache.last = { checksum, data };
+        }
+        source = cache.last;
+        break;
+      }
+      case OP_UNSET_READ_SOURCE:
+        source = null;
+        break;
+      case OP_BSPATCH: {
+        const [off, len] = op.args as [number, number];
+        const out = bspatch(source!.data, blob.subarray(off, off + len), open!.buf.length, {
+          lenient: options.lenientBspatch,
+          label: `object ${obj!.checksum}`,
+        });
+        open!.buf = out;
+        open!.at = out.length;
+        break;
+      }
+      case OP_CLOSE: {
+        await repo.writeContent(open!.meta, { data: open!.buf }, obj!.checksum);
+        open = null;
+        source = null;
+        written++;
+        k++;
+        break;
+      }
+    }
+  }
+  return written;
+}
+
+async function haveAll(repo: Repo, header: PartHeader): Promise<boolean> {
+  for (const o of header.objects) if (!(await repo.hasObject(o.checksum, o.type as ObjectType))) return false;
+  return true;
+}
+
+/**
+ * Applies one part (the unit an HTTP fetcher downloads). `partBytes` is the
+ * part file; its checksum is verified against the superblock unless
+ * `skipChecksum`. Parts whose objects are all present are skipped.
+ */
+export async function applyPart(repo: Repo, superblock: Superblock, partIndex: number, partBytes: Uint8Array, options: ApplyOptions = {}): Promise<ApplyPartResult> {
+  const header = superblock.parts[partIndex];
+  const what = `delta part ${partIndex}`;
+  if (!header) throw new DeltaFormatError(`${what}: superblock has only ${superblock.parts.length} parts`);
+  if (header.version > DELTAPART_VERSION) throw new DeltaFormatError(`Delta part has too new version ${header.version}`);
+  if (header.objects.length === 0 || (await haveAll(repo, header))) return { executed: false, objectsWritten: 0 };
+  if (!options.skipChecksum && partBytes.length !== header.size) {
+    throw new DeltaFormatError(`${what}: part file is ${partBytes.length} bytes, superblock says ${header.size}`);
+  }
+  const payload = await openPart(partBytes, {
+    ...options,
+    expectedChecksum: options.skipChecksum ? undefined : header.checksum,
+    maxPayloadSize: payloadCap(header, options),
+    label: what,
+  });
+  const ops = validateProgram(payload, header, what);
+  try {
+    return { executed: true, objectsWritten: await execute(repo, payload, header, ops, what, options) };
+  } catch (e) {
+    if (e instanceof DeltaError) throw e;
+    // Checksum mismatches from the object store (CorruptObjectError) mean a hostile/corrupt part.
+    throw new DeltaFormatError(`Executing ${what}: ${(e as Error).message}`);
+  }
+}
+
+export interface LoadedDelta {
+  superblock: Superblock;
+  /** Set when the superblock file was signed. */
+  signed: ReturnType<typeof readSuperblockBytes>["signed"];
+  /** Directory holding the part files. */
+  dir: string;
+  /** Part file bytes: inline (from the superblock) or read from `dir`. */
+  readPart(i: number): Promise<{ bytes: Uint8Array; inline: boolean }>;
+}
+
+/** Opens a delta given its directory or its superblock file. */
+export async function loadDelta(path: string): Promise<LoadedDelta> {
+  const st = await stat(path);
+  const sbPath = st.isDirectory() ? join(path, "superblock") : path;
+  const dir = st.isDirectory() ? path : dirname(path);
+  const { superblock, signed } = readSuperblockBytes(new Uint8Array(await readFile(sbPath)));
+  verifySuperblockCommit(superblock);
+  return {
+    superblock,
+    signed,
+    dir,
+    async readPart(i) {
+      const inline = inlinePart(superblock, partPath(superblock.from, superblock.to, i));
+      if (inline) return { bytes: inline, inline: true };
+      try {
+        return { bytes: new Uint8Array(await readFile(join(dir, String(i)))), inline: false };
+      } catch (e) {
+        throw new DeltaApplyError(`Opening deltapart '${i}': ${(e as Error).message}`);
+      }
+    },
+  };
+}
+
+export interface ApplyOfflineResult {
+  from: string | null;
+  to: string;
+  partsExecuted: number;
+  objectsWritten: number;
+}
+
+/**
+ * `ostree static-delta apply-offline PATH`: applies every part, then stores
+ * the TO commit's detached metadata and the commit itself (last, so a commit
+ * object never exists without its objects). No ref is changed.
+ */
+export async function applyOffline(repo: Repo, path: string, options: ApplyOptions = {}): Promise<ApplyOfflineResult> {
+  const delta = await loadDelta(path);
+  const sb = delta.superblock;
+  if (sb.from !== null && !(await repo.hasObject(sb.from, ObjectType.Commit))) {
+    throw new DeltaApplyError(`Commit ${sb.from}, which is the delta source, is not in repository`);
+  }
+  if (sb.fallbacks.length > 0) throw new DeltaApplyError("Cannot execute delta offline: contains nonempty http fallback entries");
+  let partsExecuted = 0;
+  let objectsWritten = 0;
+  const haveTo = await repo.hasObject(sb.to, ObjectType.Commit);
+  for (let i = 0; i < sb.parts.length; i++) {
+    if (sb.parts[i]!.version > DELTAPART_VERSION) throw new DeltaFormatError(`Delta part has too new version ${sb.parts[i]!.version}`);
+    if (await haveAll(repo, sb.parts[i]!)) continue;
+    const { bytes, inline } = await delta.readPart(i);
+    const r = await applyPart(repo, sb, i, bytes, { ...options, skipChecksum: options.skipChecksum || inline });
+    if (r.executed) partsExecuted++;
+    objectsWritten += r.objectsWritten;
+  }
+  if (!haveTo) {
+    const meta = sb.metadata.find(([k]) => k === commitmetaKey(sb.from, sb.to));
+    if (meta) {
+      if (meta[1].type !== "a{sv}") throw new DeltaFormatError(`superblock ${meta[0]}: expected a{sv}, got ${meta[1].type}`);
+      await repo.writeCommitMeta(sb.to, (meta[1].value as Array<[string, Variant]>).map(([k, v]) => [k, v] as const));
+    }
+    await repo.writeMetadata(ObjectType.Commit, sb.commit, sb.to);
+  }
+  return { from: sb.from, to: sb.to, partsExecuted, objectsWritten };
+}
