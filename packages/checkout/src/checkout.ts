@@ -53,6 +53,8 @@ export interface CheckoutOptions {
   uncompressedCache?: boolean;
   /** fsync every written file and directory (ostree's deprecated `enable_fsync`; off by default). */
   fsync?: boolean;
+  /** ostree_repo_set_disable_fsync (`--fsync=false`): skip the fsync of uncompressed-cache objects too. */
+  disableFsync?: boolean;
   /** Filled with (dev, ino) → checksum for every hardlinked file. */
   devinoCache?: DevInoCache;
   /** Concurrent filesystem operations (default: objstore's DEFAULT_CONCURRENCY). */
@@ -80,6 +82,7 @@ interface Ctx {
   filter: ((path: string, info: FilterInfo) => boolean) | undefined;
   cache: boolean;
   fsync: boolean;
+  cacheFsync: boolean;
   devino: DevInoCache | undefined;
   limiter: Limiter;
   repoDev: bigint;
@@ -132,6 +135,7 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     filter,
     cache: !!options.uncompressedCache && repo.isArchive && repo.config.getBoolean("core", "enable-uncompressed-cache", true),
     fsync: !!options.fsync,
+    cacheFsync: !options.disableFsync && repo.config.getBoolean("core", "fsync", true),
     devino: options.devinoCache,
     limiter: new Limiter(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)),
     repoDev: (await stat(repo.path, { bigint: true })).dev,
@@ -402,7 +406,7 @@ async function linked(ctx: Ctx, dest: string, checksum: string): Promise<void> {
 /** The legacy archive-mode cache: an uncompressed copy (setuid/setgid dropped) that user checkouts hardlink. */
 async function unpackToCache(ctx: Ctx, p: ProbedFile, cachePath: string): Promise<void> {
   const tmp = join(ctx.repo.tmpDir, tempName("tmpcache-"));
-  await writePayload(ctx, p, tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, ctx.repo.config.getBoolean("core", "fsync", true));
+  await writePayload(ctx, p, tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, ctx.cacheFsync);
   try {
     await chmod(tmp, p.meta.mode & 0o7777 & ~0o6000);
     await mkdir(join(cachePath, ".."), { recursive: true, mode: 0o775 });

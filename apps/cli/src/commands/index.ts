@@ -20,11 +20,11 @@ const mod = (p: Promise<{ default: CommandModule }>) => p.then((m) => m.default)
 export const COMMANDS: CommandEntry[] = [
   { name: "admin", description: "Commands for managing a host system booted with ostree", noRepo: true },
   { name: "cat", description: "Concatenate contents of files", load: () => mod(import("./cat.js")) },
-  { name: "checkout", description: "Check out a commit into a filesystem tree" },
+  { name: "checkout", description: "Check out a commit into a filesystem tree", load: () => mod(import("./checkout.js")) },
   { name: "checksum", description: "Checksum a file or directory", noRepo: true, load: () => mod(import("./checksum.js")) },
   { name: "commit", description: "Commit a new revision" },
   { name: "config", description: "Change repo configuration settings", load: () => mod(import("./config.js")) },
-  { name: "diff", description: "Compare directory TARGETDIR against revision REV" },
+  { name: "diff", description: "Compare directory TARGETDIR against revision REV", load: () => mod(import("./diff.js")) },
   { name: "export", description: "Stream COMMIT to stdout in tar format", load: () => mod(import("./export.js")) },
   { name: "find-remotes", description: "Find remotes to serve the given refs" },
   { name: "create-usb", description: "Copy the refs to a USB stick" },
