@@ -5,13 +5,13 @@
  * order is GLib's hash order (replayed by objstore's GStrHashMap).
  */
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { decode, encode, lookup, variant, type Value, type Variant } from "@ostree-ts/gvariant";
 import { atomicWrite, compareNames, GStrHashMap, withRepoLock, type Repo } from "@ostree-ts/objstore";
 import { DeltaFormatError } from "./errors.js";
 import { checksumFromB64, deltaIndexPath, parseDeltaName, superblockPath } from "./naming.js";
-import { listDeltas } from "./repo-deltas.js";
+import { listDeltas, readdirRaw } from "./repo-deltas.js";
 
 export const STATIC_DELTAS_KEY = "ostree.static-deltas";
 
@@ -53,7 +53,7 @@ export async function listDeltaIndexes(repo: Repo): Promise<string[]> {
   const out: string[] = [];
   let dirs: string[];
   try {
-    dirs = await readdir(root);
+    dirs = (await readdirRaw(root)).map((d) => d.name);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
     throw e;
@@ -62,7 +62,7 @@ export async function listDeltaIndexes(repo: Repo): Promise<string[]> {
     if (d.length !== 2) continue;
     let files: string[];
     try {
-      files = await readdir(join(root, d));
+      files = (await readdirRaw(join(root, d))).map((x) => x.name);
     } catch {
       continue;
     }

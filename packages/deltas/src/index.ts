@@ -35,3 +35,4 @@ export * from "./repo-deltas.js";
 export * from "./apply.js";
 export * from "./matching.js";
 export * from "./generate.js";
+export * from "./show.js";

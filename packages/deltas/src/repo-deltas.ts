@@ -1,5 +1,5 @@
 /** Deltas stored in a repository: listing, reading, deleting. */
-import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { opendir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Repo } from "@ostree-ts/objstore";
 import { DeltaError } from "./errors.js";
@@ -11,21 +11,28 @@ export class DeltaNotFoundError extends DeltaError {
   override name = "DeltaNotFoundError";
 }
 
+/** Directory entries in the kernel's readdir order (fs.readdir sorts; ostree does not). */
+export async function readdirRaw(path: string): Promise<Array<{ name: string; isDirectory: boolean }>> {
+  const out: Array<{ name: string; isDirectory: boolean }> = [];
+  for await (const d of await opendir(path)) out.push({ name: d.name, isDirectory: d.isDirectory() });
+  return out;
+}
+
 /** Delta names (`FROM-TO` or `TO`) in readdir order, as `ostree static-delta list` prints them. */
 export async function listDeltas(repo: Repo): Promise<string[]> {
   const root = join(repo.path, "deltas");
   const out: string[] = [];
   let tops;
   try {
-    tops = await readdir(root, { withFileTypes: true });
+    tops = await readdirRaw(root);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
     throw e;
   }
   for (const a of tops) {
-    if (!a.isDirectory()) continue;
-    for (const b of await readdir(join(root, a.name), { withFileTypes: true })) {
-      if (!b.isDirectory()) continue;
+    if (!a.isDirectory) continue;
+    for (const b of await readdirRaw(join(root, a.name))) {
+      if (!b.isDirectory) continue;
       try {
         await stat(join(root, a.name, b.name, "superblock"));
       } catch {

@@ -5,7 +5,7 @@ import { encodeCommit, encodeDirMeta, encodeDirTree, ObjectType, compareNames, t
 export type Tree = { [name: string]: Uint8Array | string | { link: string } | Tree };
 
 function isDir(v: Tree[string]): v is Tree {
-  return !(v instanceof Uint8Array) && typeof v !== "string" && !("link" in v && typeof (v as { link: unknown }).link === "string");
+  return !(v instanceof Uint8Array) && typeof v !== "string" && typeof (v as { link?: unknown }).link !== "string";
 }
 
 async function writeTree(repo: Repo, tree: Tree): Promise<{ tree: string; meta: string }> {
@@ -16,7 +16,7 @@ async function writeTree(repo: Repo, tree: Tree): Promise<{ tree: string; meta: 
     if (isDir(v)) {
       dirs.push({ name, ...(await writeTree(repo, v)) });
     } else if (typeof v === "object" && !(v instanceof Uint8Array)) {
-      const checksum = await repo.writeContent({ uid: 0, gid: 0, mode: 0o120777, symlinkTarget: v.link, xattrs: [] }, { data: new Uint8Array(0) });
+      const checksum = await repo.writeContent({ uid: 0, gid: 0, mode: 0o120777, symlinkTarget: (v as { link: string }).link, xattrs: [] }, { data: new Uint8Array(0) });
       files.push({ name, checksum });
     } else {
       const data = typeof v === "string" ? new TextEncoder().encode(v) : v;
