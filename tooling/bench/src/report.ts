@@ -21,6 +21,11 @@ function sizeRatio(op: OpResult): string {
   return k ? fmtRatio(ratio(a.sizes[k], b.sizes[k])) : "–";
 }
 
+/** CPU seconds; /usr/bin/time counts in 10 ms ticks, so 0 means "under one tick". */
+function fmtCpu(s: number | undefined): string {
+  return s !== undefined && s < 0.01 ? "< 10 ms" : fmtSeconds(s);
+}
+
 /** The main results table: medians per tool and ostree-ts/ostree ratios. */
 export function resultsTable(res: BenchResults): string {
   const rows = res.ops.map((op) => {
@@ -31,8 +36,8 @@ export function resultsTable(res: BenchResults): string {
       cell(o, (r) => fmtSeconds(r.median?.wall)),
       cell(t, (r) => fmtSeconds(r.median?.wall)),
       fmtRatio(op.ratio.wall),
-      cell(o, (r) => fmtSeconds(r.median?.cpu)),
-      cell(t, (r) => fmtSeconds(r.median?.cpu)),
+      cell(o, (r) => fmtCpu(r.median?.cpu)),
+      cell(t, (r) => fmtCpu(r.median?.cpu)),
       fmtRatio(op.ratio.cpu),
       cell(o, (r) => fmtKiB(r.median?.maxRssKiB)),
       cell(t, (r) => fmtKiB(r.median?.maxRssKiB)),
