@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "@ostree-ts/interop";
-import { fsck, ObjectType, Repo } from "@ostree-ts/objstore";
+import { fsck, fsckObject, ObjectType, Repo } from "@ostree-ts/objstore";
 import { applyOffline, generateDelta, loadDelta, deltaDirPath, listDeltas, decodeSuperblock, readRepoSuperblock } from "../src/index.js";
 import { commitTree, noise, text, type Tree } from "./tree.js";
 
@@ -100,8 +100,9 @@ describe("generate → apply (in-process, every repo mode)", () => {
       const res = await applyOffline(dst, join(src.path, deltaDirPath(c1, c2)));
       expect(res.partsExecuted).toBe(1);
       expect(await dst.hasObject(c2, ObjectType.Commit)).toBe(true);
-      const out: string[] = [];
-      await fsck(dst, { quiet: true, out: (l: string) => out.push(l), err: (l: string) => out.push(l) } as never);
+      const result = await fsck(dst, { quiet: true });
+      expect(result.commitsVerified).toBe(2);
+      for await (const o of dst.listObjects()) await fsckObject(dst, o.checksum, o.type);
     });
   }
 
