@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, type Stats } from "node:fs";
-import { lstat, readdir, readlink, rm, rmdir, unlink } from "node:fs/promises";
+import { constants as FS } from "node:fs";
+import { type FileHandle, lstat, open, readdir, readlink, rm, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
@@ -108,6 +109,8 @@ function kindOf(st: Stats): string {
 }
 
 const utf8Fatal = new TextDecoder("utf-8", { fatal: true });
+/** Directory paths at least this long are opened and reached through /proc/self/fd. */
+const ANCHOR_PATH_LENGTH = 3000;
 /** Payloads above this are spooled to a temp file instead of held in memory (tar members, archive re-reads). */
 export const SPOOL_THRESHOLD = 1 << 20;
 
@@ -216,30 +219,46 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
       throw new SourceReadError(abs, e);
     }
   };
-  const xattrsOf = (abs: string): Xattrs => {
+  const xattrsOf = (abs: string, rel: string): Xattrs => {
     if (modifier.skipXattrs) return [];
     try {
       return readXattrs(abs);
     } catch (e) {
-      throw new SourceReadError(abs, e);
+      throw new SourceReadError(rel, e);
     }
   };
   const rootSt = await readMeta(root);
   if (!rootSt.isDirectory()) throw new SourceReadError(root, new Error("Not a directory"));
 
   const consumedDirs: string[] = [];
+  const anchors: FileHandle[] = [];
   const stack: Array<{ abs: string; rel: string; node: MutableTree }> = [];
+  // Node has no openat(): below this length a directory is reached by its
+  // path; deeper ones through an open fd (/proc/self/fd/N), so trees nested
+  // past PATH_MAX still commit, as they do with ostree.
+  const reach = async (parentAbs: string, name: string): Promise<string> => {
+    const abs = join(parentAbs, name);
+    if (abs.length < ANCHOR_PATH_LENGTH) return abs;
+    let fh: FileHandle;
+    try {
+      fh = await open(abs, FS.O_RDONLY | FS.O_DIRECTORY | FS.O_NOFOLLOW);
+    } catch (e) {
+      throw new SourceReadError(abs, e);
+    }
+    anchors.push(fh);
+    return `/proc/self/fd/${fh.fd}/.`;
+  };
   // The directory's own dirmeta: ostree applies the modifier here again for
   // subdirectories (after the parent's skip check), so a non-`=` statoverride
   // entry, consumed by the first application, never changes a directory.
   const enterDir = async (abs: string, rel: string, node: MutableTree, st: Stats): Promise<boolean> => {
     const { allow, info } = modifier.apply(rel, entryInfo(st));
     if (!allow) return false;
-    node.setMetadataChecksum(await ctx.writeDirMeta(info, xattrsOf(abs)));
+    node.setMetadataChecksum(await ctx.writeDirMeta(info, xattrsOf(abs, rel)));
     stack.push({ abs, rel, node });
-    if (consume) consumedDirs.push(abs);
     return true;
   };
+  try {
   await enterDir(root, "/", mtree, rootSt);
 
   while (stack.length) {
@@ -270,7 +289,8 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
           continue;
         }
         const child = dir.node.ensureDir(name);
-        await enterDir(abs, rel, child, st);
+        if (consume) consumedDirs.push(abs);
+        await enterDir(await reach(dir.abs, name), rel, child, st);
         continue;
       }
       if (!st.isFile() && !st.isSymbolicLink()) throw new UnsupportedFileTypeError(rel, kindOf(st));
@@ -290,10 +310,10 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
           } catch (e) {
             throw new SourceReadError(rel, e);
           }
-          const meta: FileMeta = { ...info, symlinkTarget: target.toString("utf8"), xattrs: xattrsOf(abs) };
+          const meta: FileMeta = { ...info, symlinkTarget: target.toString("utf8"), xattrs: xattrsOf(abs, rel) };
           checksum = await ctx.writeFile(rel, meta, { data: new Uint8Array(0) }, target.length);
         } else {
-          const meta: FileMeta = { ...info, symlinkTarget: "", xattrs: xattrsOf(abs) };
+          const meta: FileMeta = { ...info, symlinkTarget: "", xattrs: xattrsOf(abs, rel) };
           checksum = await ctx.writeFileDevIno(st, rel, meta, { path: abs, size: st.size }, st.size);
         }
         node.files.set(name, checksum);
@@ -303,11 +323,12 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
   }
   await ctx.pool.drain();
   if (consume) {
-    for (let i = consumedDirs.length - 1; i >= 0; i--) {
-      const d = consumedDirs[i]!;
-      if (d === root && (root === "." || root === "./")) continue;
-      await rmdir(d);
-    }
+    for (let i = consumedDirs.length - 1; i >= 0; i--) await rmdir(consumedDirs[i]!);
+    if (root !== "." && root !== "./") await rmdir(root);
+  }
+  } finally {
+    await ctx.pool.drain().catch(() => undefined);
+    for (const fh of anchors) await fh.close();
   }
 }
 

@@ -17,6 +17,8 @@ export class TarImportError extends InvalidArgumentError {
 }
 
 const DEFAULT_DIRMODE = S_IFDIR | 0o755;
+/** ostree refuses archive paths longer than this (ot_util_path_split_validate). */
+const PATH_MAX = 4096;
 
 /** ostree's path_relative: strip leading `/`, `/../`, `./` and empty components; `.` is the root (""). */
 export function tarPathRelative(src: string): string {
@@ -38,6 +40,7 @@ export function tarPathRelative(src: string): string {
 
 /** ot_util_path_split_validate: components without `.` and empty ones; `..` is an error. */
 function splitPath(path: string, prefix = ""): string[] {
+  if (Buffer.byteLength(path) > PATH_MAX) throw new TarImportError(`${prefix}Path '${path}' is too long`);
   const parts = path.split("/");
   if (parts.includes("..")) throw new TarImportError(`${prefix}Invalid uplink '..' in path ${path}`);
   return parts.filter((p) => p !== "." && p !== "");
@@ -162,7 +165,11 @@ export async function importTar(ctx: CommitContext, src: string | Readable, root
         ? []
         : Object.entries(h.pax ?? {})
             .filter(([k]) => k.startsWith("SCHILY.xattr."))
-            .map(([k, v]) => [k.slice("SCHILY.xattr.".length), new Uint8Array(Buffer.from(v, "utf8"))] as const);
+            .map(([k, v]) => {
+              // tar-stream hands pax values over as decoded UTF-8: refuse rather than hash altered bytes.
+              if (v.includes("\uFFFD")) throw new TarImportError(`/${path}: xattr ${k.slice(13)} has a non-UTF-8 value, which this importer cannot read exactly`);
+              return [k.slice("SCHILY.xattr.".length), new Uint8Array(Buffer.from(v, "utf8"))] as const;
+            });
       const name = basename(path);
       if (fmt === S_IFDIR) {
         entry.resume();
