@@ -252,7 +252,7 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     matches = matchFiles(fromFiles.filter((f) => (f.mode & 0o170000) === 0o100000), newRegular, { mode: options.matching });
   }
   log(`modified: ${matches.length}`);
-  log(`new reachable: metadata=${newMeta.length} content regular=${newRegular.length} symlink=${newSymlinks.length}`);
+  log(`new reachable: metadata=${newMeta.length + 1} content regular=${newRegular.length} symlink=${newSymlinks.length}`);
 
   const readData = async (checksum: string) => (await repo.readContentBytes(checksum)).data;
 
@@ -284,11 +284,12 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   const compressed: Array<Promise<Uint8Array>> = [];
   let cur = new PartBuilder();
   const seal = () => {
-    parts.push(cur);
-    const payload = cur.payload();
+    const done = cur;
+    parts.push(done);
+    const payload = done.payload();
     const idx = parts.length;
     const p = pool.compress(payload, kind).then((c) => {
-      log(`part ${idx} n:${cur.objects.length} compressed:${c.length + 1} uncompressed:${cur.usize}`);
+      log(`part ${idx} n:${done.objects.length} compressed:${c.length + 1} uncompressed:${done.usize}`);
       return partFileBytes(kind, c);
     });
     // Surface errors when awaited below, not as unhandled rejections.

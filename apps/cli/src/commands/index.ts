@@ -42,6 +42,6 @@ export const COMMANDS: CommandEntry[] = [
   { name: "rev-parse", description: "Output the target of a rev", load: () => mod(import("./rev-parse.js")) },
   { name: "sign", description: "Sign a commit" },
   { name: "show", description: "Output a metadata object", load: () => mod(import("./show.js")) },
-  { name: "static-delta", description: "Static delta related commands" },
+  { name: "static-delta", description: "Static delta related commands", noRepo: true, load: () => mod(import("./static-delta.js")) },
   { name: "summary", description: "Manage summary metadata", load: () => mod(import("./summary.js")) },
 ];

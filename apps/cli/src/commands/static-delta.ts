@@ -1,0 +1,362 @@
+/**
+ * `ostree static-delta SUBCOMMAND`: list, show, delete, generate,
+ * apply-offline, verify, indexes, reindex — plus `explain` (ours).
+ *
+ * ostree dispatches the subcommand itself, each with its own option table
+ * and help (`ostree static-delta list --help` shows "ostree static-delta
+ * list"). main.ts parses one table per command, so this module picks the
+ * subcommand from argv when it is loaded (before main parses), exposes that
+ * subcommand's table, and prints help itself.
+ */
+import { existsSync, statSync, writeSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import type { Repo } from "@ostree-ts/objstore";
+import { CliError, JSON_OPTION, type CommandModule, type Invocation } from "../command.js";
+import { formatHelp, type OptionSpec } from "../goption.js";
+import { resolveRev, validateChecksumString } from "../rev.js";
+
+const REPO_OPTION: OptionSpec = {
+  long: "repo",
+  arg: "filename",
+  description: "Path to OSTree repository (defaults to current directory or /sysroot/ostree/repo)",
+  argDescription: "PATH",
+};
+const GLOBALS: OptionSpec[] = [
+  { long: "verbose", short: "v", arg: "none", description: "Print debug information during command processing" },
+  { long: "version", arg: "none", description: "Print version information and exit" },
+];
+const SIGN_TYPE: OptionSpec = { long: "sign-type", arg: "string", description: "Signature type to use (defaults to 'ed25519')", argDescription: "NAME" };
+const FROM_TO: OptionSpec[] = [
+  { long: "from", arg: "string", description: "Create delta from revision REV", argDescription: "REV" },
+  { long: "empty", arg: "none", description: "Create delta from scratch" },
+  { long: "inline", arg: "none", description: "Inline delta parts into main delta" },
+  { long: "to", arg: "string", description: "Create delta to revision REV", argDescription: "REV" },
+  { long: "disable-bsdiff", arg: "none", description: "Disable use of bsdiff" },
+];
+const SIZES: OptionSpec[] = [
+  { long: "min-fallback-size", arg: "string", description: "Minimum uncompressed size in megabytes for individual HTTP request" },
+  { long: "max-bsdiff-size", arg: "string", description: "Maximum size in megabytes to consider bsdiff compression for input files" },
+  { long: "max-chunk-size", arg: "string", description: "Maximum size of delta chunks in megabytes" },
+];
+const OURS: OptionSpec[] = [
+  { long: "ostree-matching", arg: "none", description: "Use only ostree's similar-file rules and rollsum keying", hidden: true },
+];
+
+interface Sub {
+  name: string;
+  description: string;
+  parameterString: string;
+  options: OptionSpec[];
+  run(inv: Invocation, repo: Repo): Promise<void>;
+  hidden?: boolean;
+}
+
+/** g_ascii_strtoull(s, NULL, 10) as ostree parses the size options: leading digits, else 0. */
+function strtoull(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const m = /^\s*\+?([0-9]+)/.exec(s);
+  return m ? Number(m[1]) : 0;
+}
+
+async function deltas() {
+  return import("@ostree-ts/deltas");
+}
+
+function needArg(inv: Invocation, msg: string): string {
+  const a = inv.args[1];
+  if (a === undefined) throw new CliError(msg);
+  return a;
+}
+
+async function resolveFromTo(inv: Invocation, repo: Repo): Promise<{ from: string | null; to: string }> {
+  const o = inv.opts;
+  const toRev = (o.to as string | undefined) ?? inv.args[1];
+  if (toRev === undefined) throw new CliError("TO revision must be specified");
+  let fromSource: string | null;
+  if (o.empty) {
+    if (o.from) throw new CliError("Cannot specify both --empty and --from=REV");
+    fromSource = null;
+  } else {
+    fromSource = (o.from as string | undefined) ?? `${toRev}^`;
+  }
+  const from = fromSource === null ? null : (await resolveRev(repo, fromSource))!;
+  const to = (await resolveRev(repo, toRev))!;
+  return { from, to };
+}
+
+function generatorOptions(inv: Invocation) {
+  const o = inv.opts;
+  return {
+    minFallbackSize: strtoull(o["min-fallback-size"] as string | undefined),
+    maxBsdiffSize: strtoull(o["max-bsdiff-size"] as string | undefined),
+    maxChunkSize: strtoull(o["max-chunk-size"] as string | undefined),
+    bsdiff: !o["disable-bsdiff"],
+    inline: Boolean(o.inline),
+    matching: o["ostree-matching"] ? ("ostree" as const) : ("extended" as const),
+  };
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+const SUBS: Sub[] = [
+  {
+    name: "list",
+    description: "List static delta files",
+    parameterString: "",
+    options: [],
+    async run(inv, repo) {
+      const names = await (await deltas()).listDeltas(repo);
+      if (names.length === 0) inv.out.print("(No static deltas)\n");
+      for (const n of names) inv.out.print(`${n}\n`);
+    },
+  },
+  {
+    name: "show",
+    description: "Dump information on a delta",
+    parameterString: "",
+    options: [],
+    async run(inv, repo) {
+      const name = needArg(inv, "DELTA must be specified");
+      await (await deltas()).showDelta(repo, name, (l) => inv.out.print(l));
+    },
+  },
+  {
+    name: "delete",
+    description: "Remove a delta",
+    parameterString: "",
+    options: [],
+    async run(inv, repo) {
+      await (await deltas()).deleteDelta(repo, needArg(inv, "DELTA must be specified"));
+    },
+  },
+  {
+    name: "generate",
+    description: "Generate static delta files",
+    parameterString: "[TO]",
+    options: [
+      ...FROM_TO,
+      { long: "if-not-exists", short: "n", arg: "none", description: "Only generate if a delta does not already exist" },
+      { long: "set-endianness", arg: "string", description: "Choose metadata endianness ('l' or 'B')", argDescription: "ENDIAN" },
+      { long: "swap-endianness", arg: "none", description: "Swap metadata endianness from host order" },
+      ...SIZES,
+      { long: "filename", arg: "filename", description: "Write the delta content to PATH (a directory).  If not specified, the OSTree repository is used", argDescription: "PATH" },
+      { long: "sign", arg: "strv", description: "Sign the delta with", argDescription: "KEY_ID" },
+      SIGN_TYPE,
+      ...OURS,
+    ],
+    async run(inv, repo) {
+      const o = inv.opts;
+      const { from, to } = await resolveFromTo(inv, repo);
+      const d = await deltas();
+      if (o["if-not-exists"]) {
+        const name = d.deltaName(from, to);
+        if ((await d.listDeltas(repo)).includes(name)) {
+          inv.out.print(`Delta ${name} already exists.\n`);
+          return;
+        }
+      }
+      let endianness: "l" | "B" = "l";
+      const e = o["set-endianness"] as string | undefined;
+      if (e !== undefined) {
+        if (e !== "l" && e !== "B") throw new CliError(`Invalid endianness '${e}'`);
+        endianness = e;
+      }
+      if (o["swap-endianness"]) endianness = endianness === "l" ? "B" : "l";
+      // Debian's ostree has no ed25519 either; refusing before generating leaves no unsigned delta behind.
+      if (o.sign) throw new CliError("Requested signature type is not implemented");
+      inv.out.print(`Generating static delta:\n  From: ${from ?? "empty"}\n  To:   ${to}\n`);
+      await inv.out.flush();
+      await d.generateDelta(repo, {
+        from,
+        to,
+        ...generatorOptions(inv),
+        endianness,
+        filename: o.filename as string | undefined,
+        log: (l) => process.stderr.write(`${l}\n`),
+      });
+    },
+  },
+  {
+    name: "apply-offline",
+    description: "Apply static delta file",
+    parameterString: "",
+    options: [SIGN_TYPE],
+    async run(inv, repo) {
+      const path = needArg(inv, "PATH must be specified");
+      if (inv.opts["sign-type"] !== undefined) throw new CliError("Requested signature type is not implemented");
+      await (await deltas()).applyOffline(repo, path);
+    },
+  },
+  {
+    name: "verify",
+    description: "Verify static delta signatures",
+    parameterString: "STATIC-DELTA-FILE [KEY-ID...]",
+    options: [SIGN_TYPE],
+    async run(inv) {
+      needArg(inv, "DELTA must be specified");
+      // Same as Debian's build without libsodium: no signature type is available.
+      inv.out.print("Sign-type not supported\n");
+      throw new CliError("Requested signature type is not implemented");
+    },
+  },
+  {
+    name: "indexes",
+    description: "List static delta indexes",
+    parameterString: "",
+    options: [],
+    async run(inv, repo) {
+      const list = await (await deltas()).listDeltaIndexes(repo);
+      if (list.length === 0) inv.out.print("(No static deltas indexes)\n");
+      for (const t of list) inv.out.print(`${t}\n`);
+    },
+  },
+  {
+    name: "reindex",
+    description: "Regenerate static delta indexes",
+    parameterString: "",
+    options: [{ long: "to", arg: "string", description: "Only update delta index to revision REV", argDescription: "REV" }],
+    async run(inv, repo) {
+      const to = inv.opts.to as string | undefined;
+      await (await deltas()).reindexDeltas(repo, to === undefined ? undefined : validateChecksumString(to));
+    },
+  },
+  {
+    name: "explain",
+    description: "Show how each file of a delta would be sent and what it costs",
+    parameterString: "[TO]",
+    hidden: true,
+    options: [...FROM_TO, ...SIZES, ...OURS, { long: "limit", arg: "int", description: "Print only the N most expensive files", argDescription: "N" }, JSON_OPTION],
+    async run(inv, repo) {
+      const { from, to } = await resolveFromTo(inv, repo);
+      const d = await deltas();
+      // Generated outside the repository: explaining changes nothing.
+      const dir = await mkdtemp(join(tmpdir(), "ostree-ts-explain-"));
+      try {
+        const r = await d.generateDelta(repo, { from, to, ...generatorOptions(inv), filename: join(dir, "superblock") });
+        const rows = d.sortExplain(r.explain);
+        const limit = inv.opts.limit as number | undefined;
+        const shown = limit === undefined ? rows : rows.slice(0, limit);
+        const total = r.parts.reduce((s, p) => s + p.size, 0) + r.fallbacks.reduce((s, f) => s + f.size, 0) + r.superblockSize;
+        if (inv.opts.json) {
+          inv.out.print(`${JSON.stringify({ from, to, totalBytes: total, superblockBytes: r.superblockSize, parts: r.parts, fallbacks: r.fallbacks.length, stats: r.stats, files: shown }, null, 2)}\n`);
+          return;
+        }
+        const byStrategy = new Map<string, { n: number; cost: number; size: number }>();
+        for (const e of r.explain) {
+          const s = byStrategy.get(e.strategy) ?? { n: 0, cost: 0, size: 0 };
+          s.n++;
+          s.cost += e.cost;
+          s.size += e.size;
+          byStrategy.set(e.strategy, s);
+        }
+        inv.out.print(`Delta ${from ?? "empty"} -> ${to}\n`);
+        inv.out.print(`Total: ${formatBytes(total)} in ${r.parts.length} part(s), ${r.fallbacks.length} fallback(s), superblock ${formatBytes(r.superblockSize)}\n`);
+        for (const [k, s] of [...byStrategy].sort((a, b) => b[1].cost - a[1].cost)) {
+          inv.out.print(`  ${k.padEnd(9)} ${String(s.n).padStart(7)} objects  ${formatBytes(s.size).padStart(10)} -> ${formatBytes(s.cost).padStart(10)}\n`);
+        }
+        inv.out.print(`${"COST".padStart(10)} ${"SIZE".padStart(10)} ${"STRATEGY".padEnd(9)} PATH\n`);
+        for (const e of shown) {
+          const extra = e.fromPath && e.fromPath !== e.path ? ` (from ${e.fromPath})` : "";
+          inv.out.print(`${formatBytes(e.cost).padStart(10)} ${formatBytes(e.size).padStart(10)} ${e.strategy.padEnd(9)} ${e.path || e.checksum}${extra}\n`);
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  },
+];
+
+/**
+ * The repository as ostree_option_context_parse opens it for a subcommand:
+ * --repo, else the current directory if it is a repo, else $OSTREE_REPO,
+ * else $OSTREE_SYSROOT/ostree/repo; with ostree's messages when missing.
+ */
+async function openRepo(explicit: string | undefined, help: () => string): Promise<Repo> {
+  let path = explicit;
+  if (path === undefined) {
+    if (existsSync("objects") && existsSync("config")) path = ".";
+    else path = process.env.OSTREE_REPO || join(process.env.OSTREE_SYSROOT || "/", "ostree/repo");
+  }
+  if (path === "") throw new CliError("opening repo: opendir((null)): Bad address");
+  let missing: string | null = null;
+  try {
+    if (!statSync(path).isDirectory()) throw new CliError(`opening repo: opendir(${path}): Not a directory`);
+    if (!existsSync(join(path, "objects"))) missing = "opening repo: opendir(objects): No such file or directory";
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    missing = `opening repo: opendir(${path}): No such file or directory`;
+  }
+  if (missing !== null) {
+    if (explicit !== undefined) throw new CliError(missing);
+    process.stderr.write(help());
+    throw new CliError("Command requires a --repo argument");
+  }
+  const { Repo } = await import("@ostree-ts/objstore");
+  return Repo.open(path);
+}
+
+/* ---------- subcommand selection (at load time, before main parses argv) ---------- */
+
+function prgname(): string {
+  return process.env.OSTREE_TS_PRGNAME || basename(process.argv[1] ?? "ostree-ts").replace(/\.(mjs|js|cjs)$/, "");
+}
+
+function usage(): string {
+  const visible = SUBS.filter((s) => !s.hidden);
+  return `Usage:\n  ostree static-delta [OPTION...] COMMAND\n\nBuiltin "static-delta" Commands:\n${visible.map((s) => `  ${s.name.padEnd(17)}${s.description}\n`).join("")}\n`;
+}
+
+/** ostree_builtin_static_delta's scan: the first non-option argument after the command, or a help flag before it. */
+function scan(): { name: string | undefined; help: boolean } {
+  const argv = process.argv.slice(2);
+  const at = argv.findIndex((a) => !a.startsWith("-"));
+  const rest = argv.filter((_, i) => i !== at);
+  let name: string | undefined;
+  let help = false;
+  let seenName = false;
+  for (const a of rest) {
+    if (a === "--") break;
+    if (!a.startsWith("-")) {
+      if (!seenName) name = a;
+      seenName = true;
+    } else if (a === "--help" || a === "-h" || a === "--help-all" || a === "-?") {
+      help = true;
+      if (!seenName) break;
+    }
+  }
+  return { name, help };
+}
+
+const picked = scan();
+const sub = SUBS.find((s) => s.name === picked.name);
+
+if (picked.help) {
+  // Help is printed here because its layout names the subcommand, which main.ts cannot know.
+  const text = sub
+    ? formatHelp({ prgname: `${prgname()} static-delta ${sub.name}`, parameterString: sub.parameterString, summary: sub.description, options: [REPO_OPTION, ...sub.options, ...GLOBALS] })
+    : usage();
+  writeSync(1, text);
+  process.exit(0);
+}
+
+const staticDelta: CommandModule = {
+  parameterString: sub?.parameterString ?? "",
+  options: sub ? [REPO_OPTION, ...sub.options] : [REPO_OPTION],
+  async run(inv) {
+    if (!sub) {
+      process.stderr.write(usage());
+      throw new CliError(picked.name === undefined ? "No command specified" : `Unknown "static-delta" subcommand '${picked.name}'`);
+    }
+    const repo = await openRepo(inv.opts.repo as string | undefined, () =>
+      formatHelp({ prgname: `${prgname()} static-delta ${sub.name}`, parameterString: sub.parameterString, summary: sub.description, options: [REPO_OPTION, ...sub.options, ...GLOBALS] }),
+    );
+    await sub.run(inv, repo);
+  },
+};
+export default staticDelta;
