@@ -57,6 +57,13 @@ describe("commit(): repo.md §12 vectors", () => {
     expect(obj.meta.xattrs.map(([n]) => n)).toEqual(["user.alpha", "user.zeta"]);
   });
 
+  it("an orphan commit without bind refs still carries an empty ostree.ref-binding (as ostree does)", async () => {
+    const repo = await Repo.init(join(tmp.path, "repo-orphan"), { mode: "bare-user" });
+    const r = await commit(repo, { tree: [{ dir: join(tmp.path, "tree") }], orphan: true, timestamp: 0 });
+    const c = await repo.readCommit(r.commit);
+    expect(c.metadata).toEqual([["ostree.ref-binding", { type: "as", value: [] }]]);
+  });
+
   it("canonical-permissions vector", async () => {
     const dir = join(tmp.path, "ctree");
     mkdirSync(join(dir, "emptydir"), { recursive: true });
