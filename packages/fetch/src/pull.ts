@@ -575,15 +575,13 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     for (const ref of summary.parsed.refs.keys()) targets.push({ ref, pinned: null });
   }
 
-  // Static deltas: this build has no delta applier, so only the cases that need one are decided here.
-  const deltasAllowed = !repo.isArchive && !o.disableStaticDeltas && !o.commitMetadataOnly && (source.kind === "http" || o.requireStaticDeltas);
+  // Static deltas: @ostree-ts/deltas has no part applier yet, so every pull goes object by object.
   if (o.requireStaticDeltas) {
     if (!summary?.parsed.deltas.size && !(summary && summaryBoolean(summary.parsed, "ostree.summary.indexed-deltas"))) {
       throw new PullError("Fetch configured to require static deltas, but no summary deltas or delta index found");
     }
     throw new NotSupportedError("Static delta pulls are not supported by ostree-ts yet (the delta applier has not landed)");
   }
-  void deltasAllowed;
 
   // Step 4: resolve every target to a commit.
   puller.progress.phase = "resolving";
