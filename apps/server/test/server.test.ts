@@ -1,4 +1,7 @@
+import { execFile } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { fsck, Repo } from "@ostree-ts/objstore";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { describeInterop, ostree, tempDir } from "@ostree-ts/interop";
@@ -70,5 +73,19 @@ describeInterop("ostree-ts-server", () => {
     }
     const view = ostree(["summary", "--view", `--repo=${join(tmp.path, "repo")}`]);
     expect(view).toContain("* second");
+  });
+
+  test("real ostree pulls from it into archive and bare-user repos; fsck passes", async () => {
+    // Async so this process keeps serving while ostree runs.
+    const run = (args: string[]) => promisify(execFile)(process.env.OSTREE_BIN ?? "ostree", args);
+    for (const mode of ["archive", "bare-user"]) {
+      const dest = join(tmp.path, `real-${mode}`);
+      await run(["init", `--repo=${dest}`, `--mode=${mode}`]);
+      await run(["remote", "add", `--repo=${dest}`, "--no-gpg-verify", "s", base]);
+      await run(["pull", `--repo=${dest}`, "s", "main"]);
+      expect((await run(["rev-parse", `--repo=${dest}`, "s:main"])).stdout.trim()).toBe(commit);
+      expect((await run(["fsck", `--repo=${dest}`])).stdout).toContain("no errors found");
+      await fsck(await Repo.open(dest), { quiet: true });
+    }
   });
 });

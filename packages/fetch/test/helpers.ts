@@ -78,7 +78,7 @@ export async function staticServer(root: string): Promise<StaticServer> {
     }
     if (fault === "corrupt") {
       const data = Buffer.from(await readFile(file)).subarray(start);
-      if (data.length) data[data.length - 1] ^= 0xff;
+      if (data.length) data[data.length - 1] = data[data.length - 1]! ^ 0xff;
       res.end(data);
       return;
     }

@@ -1,13 +1,10 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { promisify } from "node:util";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
 import { fsck, listRefs, ObjectType, readRef, Repo, updateSummary, type RepoMode } from "@ostree-ts/objstore";
 import { FetchError, PullError, pull, pullLocal, Remotes } from "@ostree-ts/fetch";
-import { RepoServer } from "../../../apps/server/src/server.js";
 import { staticServer, type StaticServer } from "./helpers.js";
 
 let tmp: { path: string; cleanup: () => void };
@@ -29,12 +26,6 @@ function mkTree(dir: string, variant: number): void {
   writeFileSync(join(dir, "usr/big.bin"), big);
   for (let i = 0; i < 20; i++) writeFileSync(join(dir, "usr", `f${i}`), `file ${i} ${i % 3 === 0 ? variant : ""}\n`);
   symlinkSync("bin/tool", join(dir, "usr/link"));
-}
-
-/** Real ostree without blocking the event loop (the server under test runs in this process). */
-async function ostreeAsync(args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.env.OSTREE_BIN ?? "ostree", args, { maxBuffer: 64 << 20 });
-  return stdout;
 }
 
 async function ourFsck(path: string): Promise<void> {
@@ -129,29 +120,6 @@ describeInterop("pull interop and faults", () => {
     await new Remotes(repo).add("origin", srv.url);
     await expect(pull(repo, "origin", { refs: ["other"] })).rejects.toThrow(/GPG verification enabled, but no signatures found \(use gpg-verify=false in remote config to disable\)/);
     expect(await listRefs(repo)).toEqual([]);
-  });
-
-  test("real ostree pulls from ostree-ts-server (archive and bare-user), summary kept current", async () => {
-    const served = join(tmp.path, "served");
-    cpSync(src, served, { recursive: true });
-    const logs: unknown[] = [];
-    const server = new RepoServer({ repos: [{ name: "", path: served }], port: 0, summaryPollMs: 0, log: (e) => logs.push(e) });
-    const port = await server.start();
-    try {
-      expect(existsSync(join(served, "summary"))).toBe(true);
-      for (const mode of ["archive", "bare-user"]) {
-        const dest = join(tmp.path, `real-${mode}`);
-        ostree(["init", `--repo=${dest}`, `--mode=${mode}`]);
-        ostree(["remote", "add", `--repo=${dest}`, "--no-gpg-verify", "s", `http://127.0.0.1:${port}`]);
-        await ostreeAsync(["pull", `--repo=${dest}`, "--depth=-1", "s", "os/x86_64", "other"]);
-        expect(ostree(["rev-parse", `--repo=${dest}`, "s:os/x86_64"]).trim()).toBe(c2);
-        ostreeFsck(dest);
-        await ourFsck(dest);
-      }
-      expect(logs.length).toBeGreaterThan(10);
-    } finally {
-      await server.stop();
-    }
   });
 
   test("pull-local both ways, and file:// remotes", async () => {
