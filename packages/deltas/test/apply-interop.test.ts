@@ -150,10 +150,10 @@ describeInterop("real ostree ↔ ostree-ts on a larger generated tree (fallbacks
   beforeAll(() => {
     tmp = tempDir("deltas-xl-");
     const mk = (dir: string, version: number) => {
-      for (let d = 0; d < 6; d++) {
+      for (let d = 0; d < 4; d++) {
         const sub = join(dir, "usr", `d${d}`);
         mkdirSync(sub, { recursive: true });
-        for (let f = 0; f < 12; f++) {
+        for (let f = 0; f < 8; f++) {
           const base = f % 3 === 0 ? noise(20_000 + f * 3000, d * 100 + f + 1) : text(10_000 + f * 5000, d * 100 + f + 1);
           if (version === 2 && (f + d) % 4 === 0) base.set(text(200, 7 + f), Math.floor(base.length / 2));
           writeFileSync(join(sub, `file${f}.bin`), base);
@@ -163,7 +163,7 @@ describeInterop("real ostree ↔ ostree-ts on a larger generated tree (fallbacks
       const ko = text(90_000, 4242);
       if (version === 2) ko[10] = ko[10]! ^ 1;
       writeFileSync(join(dir, "usr/lib/modules", version === 1 ? "6.1.0-50-amd64" : "6.1.0-56-amd64", "mod.ko"), ko);
-      writeFileSync(join(dir, "usr/huge.img"), noise(1_500_000, version));
+      writeFileSync(join(dir, "usr/huge.img"), noise(1_100_000, version));
     };
     mk(join(tmp.path, "v1"), 1);
     mk(join(tmp.path, "v2"), 2);
