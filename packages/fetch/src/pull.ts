@@ -25,6 +25,7 @@ import {
   type MetadataDict,
   type RefNamespace,
 } from "@ostree-ts/objstore";
+import { decodeSummarySig, GpgError, verifyCommitSignatures, verifySummaryForRemote } from "@ostree-ts/gpg";
 import { NotSupportedError, PullError } from "./errors.js";
 import { CookieJar } from "./cookies.js";
 import { HttpClient, type HttpOptions } from "./http.js";
@@ -159,16 +160,20 @@ class Puller {
     return bytes;
   }
 
-  private verifySignatures(checksum: string, detached: Uint8Array | null): void {
+  private async verifySignatures(checksum: string, detached: Uint8Array | null, commitData?: Uint8Array): Promise<void> {
     if (!this.gpgVerify) return;
-    const dict: MetadataDict = detached ? decodeMetadataDict(detached, checksum) : [];
-    const sigs = dict.find(([k]) => k === "ostree.gpgsigs");
-    if (!sigs) {
-      throw new PullError(`Commit ${checksum}: GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)`);
+    const remote = this.remoteName ?? (this.o as PullLocalOptions).remote;
+    if (!remote) throw new PullError("Must specify remote name to enable gpg verification");
+    try {
+      await verifyCommitSignatures(this.repo, remote, checksum, {
+        commitData,
+        detached: detached ? decodeMetadataDict(detached, checksum) : null,
+        remotesConfigDir: this.o.remotesConfigDir,
+      });
+    } catch (e) {
+      if (e instanceof GpgError) throw new PullError(`Commit ${checksum}: ${e.message}`);
+      throw e;
     }
-    throw new NotSupportedError(
-      `Commit ${checksum}: GPG signature verification is not supported by ostree-ts yet (use gpg-verify=false in remote config to disable)`,
-    );
   }
 
   private async fetchMetadataObject(type: ObjectType, checksum: string): Promise<Uint8Array> {
@@ -211,7 +216,7 @@ class Puller {
     let commit: Commit;
     if (have) {
       commit = await repo.readCommit(checksum);
-      this.verifySignatures(checksum, detached);
+      await this.verifySignatures(checksum, detached);
     } else {
       let bytes: Uint8Array;
       try {
@@ -222,7 +227,7 @@ class Puller {
         throw e;
       }
       commit = decodeCommit(bytes, checksum);
-      this.verifySignatures(checksum, detached);
+      await this.verifySignatures(checksum, detached, bytes);
       if (!this.o.disableVerifyBindings) {
         try {
           verifyBindings(this.collectionId, ref, commit);
@@ -415,7 +420,12 @@ async function readOptional(path: string): Promise<Buffer | null> {
  * `summary.sig` then `summary`; when the sig matches the cached one the cached
  * summary is reused without downloading it. Cached only when a sig exists.
  */
-export async function fetchSummary(repo: Repo, source: PullSource, remote: string | null, opts: { gpgVerifySummary?: boolean } = {}): Promise<SummaryFetch | null> {
+export async function fetchSummary(
+  repo: Repo,
+  source: PullSource,
+  remote: string | null,
+  opts: { gpgVerifySummary?: boolean; remotesConfigDir?: string } = {},
+): Promise<SummaryFetch | null> {
   const sig = await source.getFile("meta", "summary.sig");
   let bytes: Uint8Array | null = null;
   const cache = remote && source.kind === "http" ? cachePaths(repo, remote) : null;
@@ -424,10 +434,28 @@ export async function fetchSummary(repo: Repo, source: PullSource, remote: strin
     const cached = await readOptional(cache.summary);
     if (cachedSig && cached && Buffer.compare(cachedSig, Buffer.from(sig)) === 0) bytes = new Uint8Array(cached);
   }
+  const cameFromCache = bytes !== null;
   if (bytes === null) bytes = await source.getFile("meta", "summary");
   if (opts.gpgVerifySummary) {
-    if (!bytes || !sig) throw new PullError("GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)");
-    throw new NotSupportedError("GPG verification of summary.sig is not supported by ostree-ts yet (use gpg-verify-summary=false in remote config to disable)");
+    if (!bytes) throw new PullError("GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)");
+    if (!sig) throw new PullError("GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)");
+    if (!remote) throw new PullError("Must specify remote name to enable gpg verification");
+    const verify = (b: Uint8Array) => verifySummaryForRemote(repo, remote, b, decodeSummarySig(sig), { remotesConfigDir: opts.remotesConfigDir });
+    try {
+      await verify(bytes);
+    } catch (e) {
+      if (!(e instanceof GpgError)) throw e;
+      // A cached summary that fails is fetched again and re-verified, as ostree does.
+      const fresh = cameFromCache ? await source.getFile("meta", "summary") : null;
+      if (!fresh) throw new PullError(e.message);
+      try {
+        await verify(fresh);
+      } catch (e2) {
+        if (e2 instanceof GpgError) throw new PullError(e2.message);
+        throw e2;
+      }
+      bytes = fresh;
+    }
   }
   if (bytes === null) return null;
   const parsed = parseSummary(bytes);
@@ -562,7 +590,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
   const needSummary = !ctx.localRefs && ((o.mirror && targets.length === 0) || targets.some((t) => t.pinned === null) || ctx.gpgVerifySummary);
   let summary: SummaryFetch | null = null;
   if (needSummary) {
-    summary = await fetchSummary(repo, source, ctx.remoteName, { gpgVerifySummary: ctx.gpgVerifySummary });
+    summary = await fetchSummary(repo, source, ctx.remoteName, { gpgVerifySummary: ctx.gpgVerifySummary, remotesConfigDir: o.remotesConfigDir });
     if (summary && source.kind === "http") {
       // 2022.7 fetches `config` when the summary records the remote's mode.
       if (summaryString(summary.parsed, "ostree.summary.mode") !== undefined && summaryBoolean(summary.parsed, "ostree.summary.tombstone-commits") !== undefined) {

@@ -53,11 +53,11 @@ export async function signData(data: Uint8Array, key: GpgSigningKey): Promise<Ui
     return (await openpgp.sign({ message, signingKeys, detached: true, format: "binary" })) as Uint8Array;
   }
   const bin = key.gpgBinary ?? "gpg";
-  const where = key.homedir ? ` (homedir: ${key.homedir})` : "";
+  const where = ` (homedir: ${key.homedir ?? "<default>"})`;
   const r = await runGpg(bin, [...homedirArgs(key.homedir), "--batch", "--no-tty", "--local-user", key.keyId, "--detach-sign", "--output", "-", "-"], data);
   if (r.status !== 0 || r.stdout.length === 0) {
     if (/No secret key|secret key not available|not found|unusable/i.test(r.stderr)) throw new GpgKeyError(`No gpg key found with ID ${key.keyId}${where}`);
-    throw new GpgError(`Failure signing with GPG key ${key.keyId}${where}: ${r.stderr.trim()}`);
+    throw new GpgError(`Failure signing commit file: ${r.stderr.trim()}`);
   }
   return r.stdout;
 }

@@ -12,7 +12,7 @@ import { findRemoteConfig, Keyring, loadRemoteKeyring, parseKeys, remoteKeyringN
  * (ostree prints "Imported N GPG key(s)"); keys already present are kept.
  */
 export async function importRemoteKeys(repo: Repo, remote: string, data: Uint8Array, keyIds: string[] = [], o: RemoteKeyringOptions = {}): Promise<number> {
-  if (!(await findRemoteConfig(repo, remote, o))) throw new GpgKeyError(`Remote "${remote}" not found`);
+  if (!(await findRemoteConfig(repo, remote, o))) throw new GpgKeyError(`GPG: Remote "${remote}" not found`);
   const source = new Keyring();
   source.add(await parseKeys(data, "GPG: key data"));
   let chosen: openpgp.PublicKey[] = source.keys;
@@ -20,7 +20,7 @@ export async function importRemoteKeys(repo: Repo, remote: string, data: Uint8Ar
     chosen = [];
     for (const id of keyIds) {
       const found = source.lookup(id);
-      if (!found.length) throw new GpgKeyError(`GPG: Unable to find key "${id}": End of file`);
+      if (!found.length) throw new GpgKeyError(`GPG: Unable to find key "${id}": GPGME: End of file`);
       chosen.push(...found);
     }
   }

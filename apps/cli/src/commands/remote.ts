@@ -1,7 +1,9 @@
 import { existsSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CliError, UsageError, type CommandModule, type Invocation } from "../command.js";
 import { formatHelp, type OptionSpec } from "../goption.js";
+import type { Repo } from "@ostree-ts/objstore";
 
 const REPO_OPT: OptionSpec = {
   long: "repo",
@@ -107,6 +109,21 @@ function givenOptions(inv: Invocation): string[] {
   return Object.keys(inv.opts).filter((k) => inv.opts[k] !== undefined && k !== "verbose" && k !== "version");
 }
 
+/** `remote gpg-import` (and `remote add --gpg-import`): keys into `<repo>/NAME.trustedkeys.gpg`. */
+async function gpgImport(inv: Invocation, repo: Repo, name: string, files: string[], stdin: boolean, keyIds: string[]): Promise<void> {
+  const gpg = await import("@ostree-ts/gpg");
+  const chunks: Buffer[] = [];
+  if (stdin) for await (const c of process.stdin) chunks.push(c as Buffer);
+  else for (const f of files) chunks.push(await readFile(f));
+  try {
+    const n = await gpg.importRemoteKeys(repo, name, new Uint8Array(Buffer.concat(chunks)), keyIds);
+    inv.out.print(`Imported ${n} GPG key${n === 1 ? "" : "s"} to remote "${name}"\n`);
+  } catch (e) {
+    if (e instanceof gpg.GpgKeyError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
 const remote: CommandModule = {
   parameterString: "COMMAND",
   options: ALL_OPTIONS,
@@ -144,7 +161,6 @@ const remote: CommandModule = {
     switch (sub.name) {
       case "add": {
         if (args.length < 2) usage("NAME and URL must be specified");
-        if (inv.opts["gpg-import"] !== undefined) throw new CliError("remote add --gpg-import: GPG key import is not supported by ostree-ts yet");
         const set: Array<[string, string]> = ((inv.opts.set as string[] | undefined) ?? []).map((kv) => {
           const eq = kv.indexOf("=");
           if (eq < 0) throw new CliError(`Missing '=' in KEY=VALUE for --set`);
@@ -162,6 +178,8 @@ const remote: CommandModule = {
           ifNotExists: Boolean(inv.opts["if-not-exists"]),
           force: Boolean(inv.opts.force),
         });
+        const keyFile = inv.opts["gpg-import"] as string | undefined;
+        if (keyFile !== undefined) await gpgImport(inv, repo, name!, [keyFile], false, []);
         return;
       }
       case "delete":
@@ -181,6 +199,10 @@ const remote: CommandModule = {
         return;
       }
       case "gpg-import":
+        if (args.length < 1) usage("NAME must be specified");
+        if (inv.opts.stdin && inv.opts.keyring !== undefined) usage("--keyring and --stdin are mutually exclusive");
+        await gpgImport(inv, repo, name!, (inv.opts.keyring as string[] | undefined) ?? [], Boolean(inv.opts.stdin), args.slice(1));
+        return;
       case "gpg-list-keys":
         throw new CliError(`remote ${sub.name}: GPG support is not implemented in ostree-ts yet`);
       case "add-cookie":
