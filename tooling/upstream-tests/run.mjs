@@ -6,7 +6,7 @@
 //
 // Groups: `core` (the foundation issue's list, the default), `all` (every
 // *.sh test). Results: DIR/results.json and DIR/results.md (default DIR =
-// tooling/upstream-tests/results). `--real` runs the same tests against
+// tooling/upstream-tests/results), full output in DIR/logs/NAME.log. `--real` runs the same tests against
 // /usr/bin/ostree for comparison. Exit status is 0 only when every test passed.
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -98,9 +98,12 @@ function runOne(name) {
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       rmSync(cwd, { recursive: true, force: true });
-      const oks = out.match(/^ok \d+/gm)?.length ?? 0;
-      const skips = out.match(/^ok \d+ # SKIP/gim)?.length ?? 0;
-      const notOks = out.match(/^not ok \d+/gm)?.length ?? 0;
+      // Most scripts print `ok NAME` without a number; TAP-numbered ones print `ok N ...`.
+      const oks = out.match(/^ok\b/gm)?.length ?? 0;
+      const skips = out.match(/^ok\b.*# SKIP/gim)?.length ?? 0;
+      const notOks = out.match(/^not ok\b/gm)?.length ?? 0;
+      mkdirSync(join(outDir, "logs"), { recursive: true });
+      writeFileSync(join(outDir, "logs", `${name}.log`), out);
       const planSkip = /^1\.\.0\s*#\s*SKIP/im.test(out);
       const status = code === 0 && planSkip ? "skip" : code === 0 ? "pass" : code === 77 ? "skip" : signal ? `killed (${signal})` : "fail";
       const tail = out.trimEnd().split("\n").slice(-15).join("\n");

@@ -22,14 +22,8 @@ export interface DiffResult {
   added: string[];
 }
 
-/** `ostree diff` output lines: `M    /path`, `D    /path`, `A    path`. */
-export function formatDiff(d: DiffResult): string {
-  const out: string[] = [];
-  for (const p of d.modified) out.push(`M    ${p}\n`);
-  for (const p of d.removed) out.push(`D    ${p}\n`);
-  for (const p of d.added) out.push(`A    ${p}\n`);
-  return out.join("");
-}
+/** Same lines as a commit-to-commit diff (`M    /path`, `D    /path`, `A    path`). */
+export { formatDiff } from "@ostree-ts/objstore";
 
 function typeOfMode(mode: number): "dir" | "file" | "symlink" | "other" {
   switch (mode & S_IFMT) {

@@ -143,6 +143,29 @@ export async function resolveSubpath(repo: Repo, commit: string, subpath?: strin
 }
 
 /**
+ * A path inside a commit as OstreeRepoFile resolves it for `ostree ls`/`cat`:
+ * components looked up one at a time with no `..` normalisation, and ostree's
+ * errors (`No such file or directory: /a/b` naming the first missing prefix,
+ * `Not a directory` when a file is in the way). Returns the canonical path too.
+ */
+export async function lookupPath(repo: Repo, commit: string, path: string): Promise<Resolved & { path: string }> {
+  const c = await repo.readCommit(commit);
+  let cur: Resolved = { kind: "dir", tree: c.rootTree, meta: c.rootMeta, name: "/" };
+  let prefix = "";
+  for (const name of path.split("/").filter((p) => p !== "")) {
+    if (cur.kind !== "dir") throw new SubpathNotFoundError("Not a directory", "ENOTDIR");
+    prefix += `/${name}`;
+    const tree: DirTree = await repo.readDirTree(cur.tree);
+    const d = tree.dirs.find((x) => x.name === name);
+    const f = d ? undefined : tree.files.find((x) => x.name === name);
+    if (d) cur = { kind: "dir", tree: d.tree, meta: d.meta, name };
+    else if (f) cur = { kind: "file", checksum: f.checksum, name };
+    else throw new SubpathNotFoundError(`No such file or directory: ${prefix}`, "ENOENT");
+  }
+  return { ...cur, path: prefix || "/" };
+}
+
+/**
  * ot_util_filename_validate, applied again right before a name touches the
  * filesystem: objstore validates on decode, but a name must never reach a
  * path join unchecked.

@@ -46,7 +46,7 @@ describe("hostile repositories", () => {
         const f = await repo.writeContent(file(), { data: new TextEncoder().encode("pwned\n") });
         await commitTree(repo, "dotdot", { files: [{ name: "../x", checksum: f }], dirs: [] });
         const d = dest("dotdot");
-        await expect(checkout(repo, "dotdot", d)).rejects.toThrow(/invalid filename "\.\.\/x"/);
+        await expect(checkout(repo, "dotdot", d)).rejects.toThrow("Invalid / in filename ../x");
         expect(existsSync(join(tmp.path, "x"))).toBe(false);
         expect(existsSync(d)).toBe(false);
       });

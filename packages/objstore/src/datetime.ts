@@ -3,18 +3,35 @@ import { InvalidArgumentError } from "./errors.js";
 const ISO =
   /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(?:([Zz]|UTC|GMT)|([+-])(\d{2}):?(\d{2})?)?$/;
 
+const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTH = String.raw`(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?`;
+const TIME_ZONE = String.raw`(?:[Tt ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(?:([Zz]|UTC|GMT)|([+-])(\d{2}):?(\d{2})?)?`;
+const MONTH_FIRST = new RegExp(`^${MONTH}\\s+(\\d{1,2}),?\\s+(\\d{4})${TIME_ZONE}$`, "i");
+const DAY_FIRST = new RegExp(`^(\\d{1,2})\\s+${MONTH}\\s+(\\d{4})${TIME_ZONE}$`, "i");
+
+/** parse_datetime's `October 25 1985` / `25 Oct 1985` forms, as the same groups ISO gives. */
+function monthNameDate(s: string): Array<string | undefined> | null {
+  const month = (name: string) => String(MONTHS.indexOf(name.slice(0, 3).toLowerCase()) + 1);
+  let m = MONTH_FIRST.exec(s);
+  if (m) return [m[0], m[3], month(m[1]!), m[2], ...m.slice(4)];
+  m = DAY_FIRST.exec(s);
+  if (m) return [m[0], m[3], month(m[2]!), m[1], ...m.slice(4)];
+  return null;
+}
+
 /**
  * Parse a `--timestamp` value to seconds since the epoch, as ostree does with
  * gnulib's parse_datetime for the forms scripts use: `@EPOCH[.frac]`,
  * `YYYY-MM-DD`, `YYYY-MM-DD[T ]HH:MM[:SS[.frac]]` with an optional `Z`, `UTC`,
- * `GMT` or `±HH[:MM]` zone (none = local time, honouring TZ). Fractions are
+ * `GMT` or `±HH[:MM]` zone (none = local time, honouring TZ), and month
+ * names (`October 25 1985`, `Oct 25, 1985 10:00`, `25 October 1985`). Fractions are
  * truncated like ostree's use of tv_sec.
  */
 export function parseTimestamp(text: string): number {
   const s = text.trim();
   const epoch = /^@([+-]?\d+)(?:[.,]\d+)?$/.exec(s);
   if (epoch) return Number(epoch[1]);
-  const m = ISO.exec(s);
+  const m = ISO.exec(s) ?? monthNameDate(s);
   if (!m) throw new InvalidArgumentError(`Could not parse '${text}'`);
   const [y, mo, d, h = "0", mi = "0", sec = "0"] = m.slice(1, 7) as string[];
   const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)] as const;

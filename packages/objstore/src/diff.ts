@@ -1,5 +1,8 @@
 import type { Repo } from "./repo.js";
-import { resolveRev } from "./refs.js";
+import { ObjectType } from "./object-types.js";
+import { objectStorageSize } from "./prune.js";
+import { resolveRev } from "./rev.js";
+import { parseObjectKey, reachableFromCommit } from "./traverse.js";
 
 export interface CommitDiff {
   /** Paths whose content object, dirmeta or type changed (`M`). */
@@ -108,4 +111,27 @@ export function formatDiff(d: CommitDiff): string {
   return [...d.modified.map((p) => `M    ${p}`), ...d.removed.map((p) => `D    ${p}`), ...d.added.map((p) => `A    ${p}`)]
     .map((l) => `${l}\n`)
     .join("");
+}
+
+export interface DiffStats {
+  aObjects: number;
+  bObjects: number;
+  /** Objects reachable from both commits, and their total size on disk. */
+  commonObjects: number;
+  commonBytes: number;
+}
+
+/** `ostree diff --stats A B`: objects reachable from each commit (no parents) and what they share. */
+export async function diffStats(repo: Repo, a: string, b: string): Promise<DiffStats> {
+  const ra = await reachableFromCommit(repo, (await resolveRev(repo, a))!, { maxDepth: 0 });
+  const rb = await reachableFromCommit(repo, (await resolveRev(repo, b))!, { maxDepth: 0 });
+  let commonObjects = 0;
+  let commonBytes = 0;
+  for (const key of ra) {
+    if (!rb.has(key)) continue;
+    commonObjects++;
+    const { checksum, type } = parseObjectKey(key);
+    commonBytes += await objectStorageSize(repo, checksum, type as ObjectType);
+  }
+  return { aObjects: ra.size, bObjects: rb.size, commonObjects, commonBytes };
 }

@@ -6,7 +6,8 @@ import { decodeCommit, decodeDirMeta, decodeDirTree, S_IFLNK, S_IFMT, S_IFREG, t
 import { ObjectType, objectTypeName } from "./object-types.js";
 import { DEFAULT_CONCURRENCY, TaskPool } from "./pool.js";
 import { deleteObject, enableTombstoneCommits } from "./prune.js";
-import { listRefs, resolveRev, type RefEntry } from "./refs.js";
+import { listRefs, type RefEntry } from "./refs.js";
+import { resolveRev } from "./rev.js";
 import type { Repo } from "./repo.js";
 import { objectKey, parentCommits, parseObjectKey, traverseCommit, type ParentMap, type ReachableSet } from "./traverse.js";
 

@@ -4,6 +4,8 @@
  * GVariantDict, whose serialized order is its hash table's bucket order, so
  * byte-identical files need the same layout: g_str_hash (djb2 over signed
  * chars), bucket = hash*11 mod a prime, quadratic probing, GLib's resize rule.
+ * ostree also prints some listings (refs, aliases) straight out of such a
+ * table, so the CLI replays them through the same map.
  */
 const MIN_SHIFT = 3;
 const PRIME_MOD = [1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071, 262139, 524287, 1048573, 2097143, 4194301, 8388593, 16777213, 33554393, 67108859, 134217689, 268435399, 536870909, 1073741789, 2147483647];
@@ -82,6 +84,30 @@ export class GStrHashMap<V> {
         [value, this.values[j]] = [this.values[j]!, value];
       }
     }
+  }
+
+  has(key: string): boolean {
+    return this.slot(key) >= 0;
+  }
+
+  get(key: string): V | undefined {
+    const i = this.slot(key);
+    return i < 0 ? undefined : this.values[i];
+  }
+
+  get size(): number {
+    return this.nnodes;
+  }
+
+  private slot(key: string): number {
+    const hash = gStrHash(key);
+    const mask = this.hashes.length - 1;
+    let i = this.bucket(hash);
+    for (let step = 1; this.hashes[i] !== 0; step++) {
+      if (this.hashes[i] === hash && this.keys[i] === key) return i;
+      i = (i + step) & mask;
+    }
+    return -1;
   }
 
   /** Entries in GHashTableIter order. */

@@ -7,6 +7,8 @@ export * from "./keyfile.js";
 export * from "./pool.js";
 export * from "./repo.js";
 export * from "./refs.js";
+export * from "./rev.js";
+export * from "./reflist.js";
 export * from "./traverse.js";
 export * from "./fsck.js";
 export * from "./prune.js";

@@ -96,6 +96,27 @@ export function isValidFilename(name: string): boolean {
   return name.length > 0 && name !== "." && name !== ".." && !name.includes("/") && !name.includes("\0");
 }
 
+/** ot_util_filename_validate's text for a name a dirtree must not contain. */
+function filenameProblem(name: string): string {
+  if (name === "") return "Invalid empty filename";
+  if (name === ".") return "Invalid self-referential filename '.'";
+  if (name === "..") return "Invalid path uplink filename '..'";
+  if (name.includes("/")) return `Invalid / in filename ${name}`;
+  return `Invalid NUL in filename ${JSON.stringify(name)}`;
+}
+
+/** A dirtree entry named `..`, `.`, "" or containing `/`; the message is ostree's. */
+export class InvalidFilenameError extends CorruptObjectError {
+  override name = "InvalidFilenameError";
+  constructor(
+    checksum: string,
+    readonly filename: string,
+  ) {
+    super(checksum, "dirtree", filenameProblem(filename));
+    this.message = filenameProblem(filename);
+  }
+}
+
 function corrupt(checksum: string, type: string, e: unknown): never {
   if (e instanceof CorruptObjectError) throw e;
   const why = e instanceof GVariantError ? e.message : e instanceof Error ? e.message : String(e);
@@ -129,7 +150,7 @@ export function decodeDirTree(bytes: Uint8Array, checksum = "?"): DirTree {
   try {
     const [files, dirs] = decode(DIRTREE_TYPE, bytes) as [Value[][], Value[][]];
     const check = (name: string) => {
-      if (!isValidFilename(name)) throw new CorruptObjectError(checksum, "dirtree", `invalid filename ${JSON.stringify(name)}`);
+      if (!isValidFilename(name)) throw new InvalidFilenameError(checksum, name);
       return name;
     };
     return {
@@ -172,7 +193,8 @@ export function decodeCommit(bytes: Uint8Array, checksum = "?"): Commit {
       related: (v[2] as Value[][]).map((r) => [r[0] as string, binToChecksum(r[1] as Uint8Array, "related checksum")] as const),
       subject: v[3] as string,
       body: v[4] as string,
-      timestamp: Number(bswap64(v[5] as bigint)),
+      // Stored as guint64; ostree hands it to GDateTime as gint64, so pre-1970 dates read back negative.
+      timestamp: Number(BigInt.asIntN(64, bswap64(v[5] as bigint))),
       rootTree: binToChecksum(v[6] as Uint8Array, "root dirtree checksum"),
       rootMeta: binToChecksum(v[7] as Uint8Array, "root dirmeta checksum"),
     };

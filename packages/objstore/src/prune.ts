@@ -6,8 +6,10 @@ import { InvalidArgumentError, ObjectNotFoundError, OstreeError } from "./errors
 import { withRepoLock } from "./lock.js";
 import { encodeMetadataDict } from "./metadata.js";
 import { ObjectType, objectTypeName } from "./object-types.js";
-import { listRefs, resolveRev } from "./refs.js";
+import { listRefs } from "./refs.js";
+import { resolveRev } from "./rev.js";
 import { atomicWrite, type Repo } from "./repo.js";
+import { parseTimestamp } from "./datetime.js";
 import { objectKey, traverseCommit, type ReachableSet } from "./traverse.js";
 
 export class PruneError extends OstreeError {
@@ -155,7 +157,8 @@ export async function pruneStaticDeltas(repo: Repo, commit: string | null): Prom
   return removed;
 }
 
-async function storageSize(repo: Repo, checksum: string, type: ObjectType): Promise<number> {
+/** Size of a loose object's file (ostree_repo_query_object_storage_size); 0 when absent. */
+export async function objectStorageSize(repo: Repo, checksum: string, type: ObjectType): Promise<number> {
   try {
     return (await lstat(repo.objectPath(checksum, type))).size;
   } catch (e) {
@@ -189,9 +192,9 @@ export async function pruneFromReachable(repo: Repo, reachable: ReachableSet, op
         // A payload link survives while the file it points to is kept and large enough.
         const target = await readlink(repo.objectPath(checksum, type));
         const t = target.slice(3, 5) + target.slice(6, 68);
-        if (reachable.has(objectKey(t, ObjectType.File)) && (await storageSize(repo, t, ObjectType.File)) >= threshold) continue;
+        if (reachable.has(objectKey(t, ObjectType.File)) && (await objectStorageSize(repo, t, ObjectType.File)) >= threshold) continue;
       }
-      result.freedBytes += await storageSize(repo, checksum, type);
+      result.freedBytes += await objectStorageSize(repo, checksum, type);
       if (!options.noPrune) {
         if (type === ObjectType.Commit) await repo.clearCommitPartial(checksum);
         await deleteObject(repo, checksum, type);
@@ -215,8 +218,6 @@ export function parseDateSpec(spec: string, now = new Date()): Date {
     if (s === "yesterday") d.setDate(d.getDate() - 1);
     return d;
   }
-  const epoch = /^@(-?\d+)$/.exec(s);
-  if (epoch) return new Date(Number(epoch[1]) * 1000);
   const rel = /^(?:(\d+)\s*)?(second|sec|minute|min|hour|day|week|fortnight|month|year)s?(?:\s+ago)?$/.exec(s);
   if (rel) {
     const n = Number(rel[1] ?? 1) * (s.endsWith("ago") ? -1 : 1);
@@ -251,14 +252,12 @@ export function parseDateSpec(spec: string, now = new Date()): Date {
     }
     return d;
   }
-  // Date-only forms are local midnight, as parse_datetime reads them.
-  const dateOnly = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
-  if (dateOnly) return new Date(Number(dateOnly[1]), Number(dateOnly[2]) - 1, Number(dateOnly[3]));
-  if (/^\d{4}-\d{2}-\d{2}[t ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(z|[+-]\d{2}:?\d{2})?$/.test(s)) {
-    const d = new Date(s.replace(" ", "T").toUpperCase());
-    if (!Number.isNaN(d.getTime())) return d;
+  // Absolute forms (dates, times with zones, @EPOCH) are read as `commit --timestamp` reads them.
+  try {
+    return new Date(parseTimestamp(spec) * 1000);
+  } catch {
+    throw fail();
   }
-  throw fail();
 }
 
 function toEpochSeconds(v: Date | number | string): number {

@@ -4,6 +4,9 @@ import { isChecksum } from "./checksum.js";
 import { InvalidNameError, RefError } from "./errors.js";
 import { atomicWrite, type Repo } from "./repo.js";
 
+// commit.ts imports it from here.
+export { resolveRev } from "./rev.js";
+
 // GRegex's \w is Unicode-aware: letters, digits, marks, connector punctuation.
 const COMPONENT = String.raw`[\p{L}\p{N}\p{M}\p{Pc}][-._\p{L}\p{N}\p{M}\p{Pc}]*`;
 const REF_RE = new RegExp(`^(?:${COMPONENT}/)*${COMPONENT}$`, "u");
@@ -30,16 +33,6 @@ export function validateCollectionId(id: string): string {
     throw new InvalidNameError(`Invalid collection ID ${id}`);
   }
   return id;
-}
-
-/** Split `[remote:]ref` as ostree_parse_refspec does. */
-export function parseRefspec(refspec: string): { remote: string | null; ref: string } {
-  const colon = refspec.indexOf(":");
-  if (colon < 0) return { remote: null, ref: validateRef(refspec) };
-  const remote = refspec.slice(0, colon);
-  const ref = refspec.slice(colon + 1);
-  if (remote === "" || !REMOTE_RE.test(remote)) throw new InvalidNameError(`Invalid remote name ${remote}`);
-  return { remote, ref: validateRef(ref) };
 }
 
 /** A ref location: `heads`, `remotes/<remote>` or `mirrors/<collection-id>`. */
@@ -75,47 +68,6 @@ async function readRefFile(path: string, name: string): Promise<string | null> {
 export async function readRef(repo: Repo, ns: RefNamespace, ref: string): Promise<string | null> {
   validateRef(ref);
   return readRefFile(join(namespaceDir(repo, ns), ref), ref);
-}
-
-/** Resolve `[remote:]ref` the way ostree does: heads, then remotes for `a/b`-style names. */
-export async function resolveRefspec(repo: Repo, refspec: string): Promise<string | null> {
-  const { remote, ref } = parseRefspec(refspec);
-  if (remote !== null) return readRef(repo, { kind: "remote", remote }, ref);
-  const head = await readRef(repo, { kind: "heads" }, ref);
-  if (head !== null) return head;
-  const remoteCandidate = await readRefFile(join(repo.path, "refs", "remotes", ref), ref);
-  if (remoteCandidate !== null) return remoteCandidate;
-  const parentPath = repo.config.getString("core", "parent");
-  if (parentPath) {
-    const { Repo: RepoClass } = await import("./repo.js");
-    return resolveRefspec(await RepoClass.open(parentPath), refspec);
-  }
-  return null;
-}
-
-/**
- * Resolve a revision: a full checksum, a refspec, or either followed by `^`s
- * (each one steps to the parent). Throws RefError when nothing matches.
- */
-export async function resolveRev(repo: Repo, rev: string, allowNoent = false): Promise<string | null> {
-  const carets = /\^+$/.exec(rev)?.[0].length ?? 0;
-  const base = rev.slice(0, rev.length - carets);
-  let csum: string | null;
-  if (isChecksum(base)) csum = base;
-  else {
-    if (base === "" || /^[0-9a-f]{64}/.test(base)) throw new RefError(`Invalid rev ${rev}`);
-    csum = await resolveRefspec(repo, base);
-    if (csum === null) {
-      if (allowNoent && carets === 0) return null;
-      throw new RefError(`Refspec '${base}' not found`);
-    }
-  }
-  for (let i = 0; i < carets; i++) {
-    const commit = await repo.readCommit(csum);
-    if (!commit.parent) throw new RefError(`Commit ${csum} has no parent`);
-    csum = commit.parent;
-  }
-  return csum;
 }
 
 export interface RefEntry {

@@ -85,7 +85,17 @@ const SMALL_FILE = 1 << 20;
 /** Where a new content object's payload comes from. */
 export type PayloadSource = { data: Uint8Array } | { path: string; size: number };
 
+/** Objects this Repo handle stored that were not already present: ostree's transaction stats. */
+export interface WriteStats {
+  metadataWritten: number;
+  contentWritten: number;
+  /** Payload bytes of the content objects written. */
+  contentBytesWritten: number;
+}
+
 export class Repo {
+  readonly writeStats: WriteStats = { metadataWritten: 0, contentWritten: 0, contentBytesWritten: 0 };
+
   private constructor(
     readonly path: string,
     public config: KeyFile,
@@ -130,6 +140,13 @@ export class Repo {
       throw new RepoError("This version of OSTree no longer supports \"archive\" repositories; use archive-z2 instead");
     }
     const mode = parseRepoMode(config.getString("core", "mode") ?? "bare");
+    // ostree_repo_open recreates tmp/ when it is missing and the repo is writable.
+    try {
+      await mkdir(join(path, "tmp"), { mode: 0o775 });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EEXIST" && code !== "EACCES" && code !== "EROFS" && code !== "EPERM") throw e;
+    }
     return new Repo(path, config, mode);
   }
 
@@ -233,9 +250,12 @@ export class Repo {
       throw new CorruptObjectError(expected, objectTypeName(type), `bytes hash to ${checksum}`);
     }
     const path = this.objectPath(checksum, type);
+    // A commit that is back (pulled again) is no longer deleted: its tombstone goes, as in ostree.
+    if (type === ObjectType.Commit) await rm(this.objectPath(checksum, ObjectType.TombstoneCommit), { force: true });
     if (await this.hasObject(checksum, type)) return checksum;
     await mkdir(join(path, ".."), { recursive: true });
     await atomicWrite(this.tmpDir, path, bytes, options.fsync ?? false, 0o644);
+    this.writeStats.metadataWritten++;
     return checksum;
   }
 
@@ -339,6 +359,7 @@ export class Repo {
       try {
         await this.writeContentTemp(tmp, meta, data, undefined, options);
         await this.placeObject(tmp, checksum, ObjectType.File);
+        this.noteContentWritten(data.length);
       } finally {
         await rm(tmp, { force: true });
       }
@@ -350,11 +371,20 @@ export class Repo {
     try {
       const checksum = (await this.writeContentTemp(tmp, meta, undefined, { path, size }, options))!;
       if (expected !== undefined && expected !== checksum) throw new CorruptObjectError(expected, "file", `content hashes to ${checksum}`);
-      if (!(await this.hasObject(checksum, ObjectType.File))) await this.placeObject(tmp, checksum, ObjectType.File);
+      if (!(await this.hasObject(checksum, ObjectType.File))) {
+        await this.placeObject(tmp, checksum, ObjectType.File);
+        this.noteContentWritten(size);
+      }
       return checksum;
     } finally {
       await rm(tmp, { force: true });
     }
+  }
+
+  /** Count a content object stored by a writer outside this class (archive writes with size tracking). */
+  noteContentWritten(bytes: number): void {
+    this.writeStats.contentWritten++;
+    this.writeStats.contentBytesWritten += bytes;
   }
 
   private tmpPath(): string {

@@ -138,6 +138,7 @@ export async function writeArchiveContentPako(
     if (!exists) {
       await mkdir(dirname(dest), { recursive: true });
       await rename(tmp, dest);
+      repo.noteContentWritten(size);
     }
   } finally {
     await rm(tmp, { force: true });

@@ -1,7 +1,6 @@
-import type { Repo } from "@ostree-ts/objstore";
+import { lookupPath } from "@ostree-ts/checkout";
+import { resolveRev, type Repo } from "@ostree-ts/objstore";
 import { CliError, UsageError, type CommandModule } from "../command.js";
-import { resolveRev } from "../rev.js";
-import { commitRoot, resolvePath } from "../tree.js";
 
 const cat: CommandModule = {
   parameterString: "COMMIT PATH...",
@@ -9,9 +8,9 @@ const cat: CommandModule = {
   async run(inv) {
     const repo = inv.repo as Repo;
     if (inv.args.length < 2) throw new UsageError("A COMMIT and at least one PATH argument are required");
-    const root = await commitRoot(repo, (await resolveRev(repo, inv.args[0]!))!);
+    const commit = (await resolveRev(repo, inv.args[0]!))!;
     for (const arg of inv.args.slice(1)) {
-      const node = await resolvePath(repo, root, arg);
+      const node = await lookupPath(repo, commit, arg);
       if (node.kind === "dir") throw new CliError("Can't open directory");
       const obj = await repo.openContent(node.checksum);
       for await (const chunk of obj.payload()) inv.out.write(chunk as Buffer);

@@ -1,8 +1,7 @@
 import { readFile } from "node:fs/promises";
-import type { Repo } from "@ostree-ts/objstore";
+import { resolveRev, type Repo } from "@ostree-ts/objstore";
 import { checkout, SubpathNotFoundError, type CheckoutOptions } from "@ostree-ts/checkout";
 import { CliError, type CommandModule, type Invocation } from "../command.js";
-import { resolveRev } from "../rev.js";
 
 /** ot_parse_boolean */
 function parseBoolean(value: string): boolean {

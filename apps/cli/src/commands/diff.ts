@@ -1,7 +1,6 @@
-import type { Repo } from "@ostree-ts/objstore";
-import { diffCommitToDir, formatDiff } from "@ostree-ts/checkout";
+import { diffCommits, diffStats, formatDiff, formatSize, resolveRev, type Repo } from "@ostree-ts/objstore";
+import { diffCommitToDir } from "@ostree-ts/checkout";
 import { CliError, type CommandModule } from "../command.js";
-import { resolveRev } from "../rev.js";
 
 /** parse_file_or_commit: an argument starting with `/` or `./` is a directory, anything else a rev. */
 const isPath = (arg: string) => arg.startsWith("/") || arg.startsWith("./");
@@ -22,15 +21,28 @@ const diffCommand: CommandModule = {
       throw new CliError("REV must be specified");
     }
     const [src, target] = inv.args.length === 1 ? [`${inv.args[0]}^`, inv.args[0]!] : [inv.args[0]!, inv.args[1]!];
-    if (inv.opts.stats) throw new CliError("ostree-ts: diff --stats is not implemented yet");
-    if (isPath(src) || !isPath(target)) throw new CliError("ostree-ts: diff supports only REV DIR (commit against a directory) so far");
-    const commit = (await resolveRev(repo, src))!;
-    const result = await diffCommitToDir(repo, commit, target, {
-      noXattrs: inv.opts["no-xattrs"] === true,
-      ownerUid: typeof inv.opts["owner-uid"] === "number" && inv.opts["owner-uid"] >= 0 ? inv.opts["owner-uid"] : undefined,
-      ownerGid: typeof inv.opts["owner-gid"] === "number" && inv.opts["owner-gid"] >= 0 ? inv.opts["owner-gid"] : undefined,
-    });
-    inv.out.print(formatDiff(result));
+    const stats = inv.opts.stats === true;
+    // ostree prints the filesystem diff by default, and with --stats only when --fs-diff asks for it.
+    if (inv.opts["fs-diff"] === true || !stats) {
+      if (isPath(src)) throw new CliError("ostree-ts: diff from a directory is not implemented yet (use REV DIR or REV REV)");
+      if (isPath(target)) {
+        const commit = (await resolveRev(repo, src))!;
+        const result = await diffCommitToDir(repo, commit, target, {
+          noXattrs: inv.opts["no-xattrs"] === true,
+          ownerUid: typeof inv.opts["owner-uid"] === "number" && inv.opts["owner-uid"] >= 0 ? inv.opts["owner-uid"] : undefined,
+          ownerGid: typeof inv.opts["owner-gid"] === "number" && inv.opts["owner-gid"] >= 0 ? inv.opts["owner-gid"] : undefined,
+        });
+        inv.out.print(formatDiff(result));
+      } else {
+        inv.out.print(formatDiff(await diffCommits(repo, src, target)));
+      }
+    }
+    if (stats) {
+      const s = await diffStats(repo, src, target);
+      inv.out.print(
+        `[A] Object Count: ${s.aObjects}\n[B] Object Count: ${s.bObjects}\nCommon Object Count: ${s.commonObjects}\nCommon Object Size: ${formatSize(s.commonBytes)}\n`,
+      );
+    }
   },
 };
 export default diffCommand;

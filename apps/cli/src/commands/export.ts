@@ -1,6 +1,5 @@
-import { exportCommit, type Repo } from "@ostree-ts/objstore";
+import { resolveRev, exportCommit, type Repo } from "@ostree-ts/objstore";
 import { UsageError, type CommandModule } from "../command.js";
-import { resolveRev } from "../rev.js";
 
 const exportCmd: CommandModule = {
   parameterString: "COMMIT",

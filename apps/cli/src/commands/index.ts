@@ -22,7 +22,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "cat", description: "Concatenate contents of files", load: () => mod(import("./cat.js")) },
   { name: "checkout", description: "Check out a commit into a filesystem tree", load: () => mod(import("./checkout.js")) },
   { name: "checksum", description: "Checksum a file or directory", noRepo: true, load: () => mod(import("./checksum.js")) },
-  { name: "commit", description: "Commit a new revision" },
+  { name: "commit", description: "Commit a new revision", load: () => mod(import("./commit.js")) },
   { name: "config", description: "Change repo configuration settings", load: () => mod(import("./config.js")) },
   { name: "diff", description: "Compare directory TARGETDIR against revision REV", load: () => mod(import("./diff.js")) },
   { name: "export", description: "Stream COMMIT to stdout in tar format", load: () => mod(import("./export.js")) },

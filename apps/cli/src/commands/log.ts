@@ -1,7 +1,6 @@
-import { decodeCommit, ObjectNotFoundError, ObjectType, type Repo } from "@ostree-ts/objstore";
+import { resolveRev, decodeCommit, ObjectNotFoundError, ObjectType, type Repo } from "@ostree-ts/objstore";
 import { JSON_OPTION, UsageError, type CommandModule } from "../command.js";
 import { commitJson, dumpCommit, dumpVariantBytes, COMMIT_TYPE } from "../dump.js";
-import { resolveRev } from "../rev.js";
 
 const log: CommandModule = {
   parameterString: "REV",

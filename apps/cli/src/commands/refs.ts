@@ -1,9 +1,7 @@
-import { setRef, setRefAlias, validateCollectionId, type Repo } from "@ostree-ts/objstore";
+import { resolveRev, validateChecksumString, listRefsOrdered, parseRefspec, setRef, setRefAlias, validateCollectionId, type Repo } from "@ostree-ts/objstore";
 import { existsSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, JSON_OPTION, type CommandModule, type Invocation } from "../command.js";
-import { listRefs, parseRefspec } from "../reflist.js";
-import { resolveRev, validateChecksumString } from "../rev.js";
 
 interface Flags {
   delete: boolean;
@@ -33,7 +31,7 @@ async function writeRef(repo: Repo, remote: string | null, ref: string, checksum
   if (checksum !== null) {
     const path = remote ? join(repo.path, "refs/remotes", remote, ref) : join(repo.path, "refs/heads", ref);
     if (existsSync(path) && lstatSync(path).isDirectory()) {
-      const under = listRefs(repo.path, remote ? `${remote}:${ref}` : ref, { cutPrefix: true }).entries();
+      const under = listRefsOrdered(repo.path, remote ? `${remote}:${ref}` : ref, { cutPrefix: true }).entries();
       for (const [name] of under) if (name !== ref) throw new CliError(`Conflict: ${name} exists under ${ref} when attempting write`);
       const { rm } = await import("node:fs/promises");
       await rm(path, { recursive: true, force: true });
@@ -45,12 +43,12 @@ async function writeRef(repo: Repo, remote: string | null, ref: string, checksum
 async function doRef(inv: Invocation, f: Flags, prefix: string | null, json: Array<Record<string, string>>): Promise<void> {
   const repo = inv.repo as Repo;
   if (f.collections) return doRefWithCollections(inv, f, prefix, json);
-  const aliases = f.alias || f.delete ? listRefs(repo.path, null, { cutPrefix: false, aliasesOnly: true }) : undefined;
+  const aliases = f.alias || f.delete ? listRefsOrdered(repo.path, null, { cutPrefix: false, aliasesOnly: true }) : undefined;
   const isList = !(f.delete || f.create);
   let refs;
-  if (f.delete || f.list || (!f.create && f.alias)) refs = listRefs(repo.path, prefix, { cutPrefix: false, aliasesOnly: f.alias });
-  else if (f.create) refs = listRefs(repo.path, null, { cutPrefix: false });
-  else refs = listRefs(repo.path, prefix, { cutPrefix: true });
+  if (f.delete || f.list || (!f.create && f.alias)) refs = listRefsOrdered(repo.path, prefix, { cutPrefix: false, aliasesOnly: f.alias });
+  else if (f.create) refs = listRefsOrdered(repo.path, null, { cutPrefix: false });
+  else refs = listRefsOrdered(repo.path, prefix, { cutPrefix: true });
 
   if (isList) {
     for (const [ref, value] of refs.entries()) {

@@ -1,9 +1,7 @@
-import { setRef, type Repo } from "@ostree-ts/objstore";
+import { resolveRev, listRefsOrdered, setRef, type Repo } from "@ostree-ts/objstore";
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
 import { CliError, UsageError, type CommandModule } from "../command.js";
-import { listRefs } from "../reflist.js";
-import { resolveRev } from "../rev.js";
 
 const reset: CommandModule = {
   parameterString: "REF COMMIT",
@@ -17,7 +15,7 @@ const reset: CommandModule = {
     }
     if (inv.args.length < 2) throw new UsageError("A REF and COMMIT argument is required");
     const [ref, target] = inv.args as [string, string];
-    if (!listRefs(repo.path, null, { cutPrefix: true }).has(ref)) throw new CliError(`Invalid ref '${ref}'`);
+    if (!listRefsOrdered(repo.path, null, { cutPrefix: true }).has(ref)) throw new CliError(`Invalid ref '${ref}'`);
     const checksum = (await resolveRev(repo, target))!;
     const colon = ref.indexOf(":");
     if (colon >= 0) await setRef(repo, { kind: "remote", remote: ref.slice(0, colon) }, ref.slice(colon + 1), checksum);

@@ -1,6 +1,5 @@
-import type { Repo } from "@ostree-ts/objstore";
+import { commitsStartingWith, resolveRev, type Repo } from "@ostree-ts/objstore";
 import { CliError, JSON_OPTION, UsageError, type CommandModule } from "../command.js";
-import { commitsStartingWith, resolveRev } from "../rev.js";
 
 const revParse: CommandModule = {
   parameterString: "REV",

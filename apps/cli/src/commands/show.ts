@@ -1,9 +1,8 @@
 import { decode, print, type Value } from "@ostree-ts/gvariant";
-import { COMMITMETA_TYPE, decodeCommit, DIRMETA_TYPE, DIRTREE_TYPE, ObjectType, xattrsToValue, type Repo } from "@ostree-ts/objstore";
+import { resolveRev, formatSize, COMMITMETA_TYPE, decodeCommit, DIRMETA_TYPE, DIRTREE_TYPE, ObjectType, xattrsToValue, type Repo } from "@ostree-ts/objstore";
 import { readFileSync } from "node:fs";
 import { CliError, JSON_OPTION, UsageError, type CommandModule, type Invocation } from "../command.js";
 import { commitJson, dumpCommit, dumpVariantBytes, COMMIT_TYPE } from "../dump.js";
-import { resolveRev } from "../rev.js";
 
 const CHECKSUM = /^[0-9a-f]{64}$/;
 const TYPES: Array<[ObjectType, string, string]> = [
@@ -11,20 +10,6 @@ const TYPES: Array<[ObjectType, string, string]> = [
   [ObjectType.DirMeta, "dirmeta", DIRMETA_TYPE],
   [ObjectType.DirTree, "dirtree", DIRTREE_TYPE],
 ];
-
-/** g_format_size with G_FORMAT_SIZE_DEFAULT (SI units). */
-export function formatSize(n: number): string {
-  if (n < 1000) return n === 1 ? "1 byte" : `${n} bytes`;
-  const units = ["kB", "MB", "GB", "TB", "PB", "EB"];
-  let v = n / 1000;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  // GLib separates number and unit with a no-break space.
-  return `${v.toFixed(1)}\u00a0${units[i]}`;
-}
 
 function readVarint(b: Uint8Array, pos: { p: number }): number {
   let v = 0;

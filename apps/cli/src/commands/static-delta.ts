@@ -12,10 +12,9 @@ import { existsSync, statSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import type { Repo } from "@ostree-ts/objstore";
+import { resolveRev, validateChecksumString, type Repo } from "@ostree-ts/objstore";
 import { CliError, JSON_OPTION, type CommandModule, type Invocation } from "../command.js";
 import { formatHelp, type OptionSpec } from "../goption.js";
-import { resolveRev, validateChecksumString } from "../rev.js";
 
 const REPO_OPTION: OptionSpec = {
   long: "repo",
@@ -238,7 +237,7 @@ const SUBS: Sub[] = [
       // Generated outside the repository: explaining changes nothing.
       const dir = await mkdtemp(join(tmpdir(), "ostree-ts-explain-"));
       try {
-        const r = await d.generateDelta(repo, { from, to, ...generatorOptions(inv), filename: join(dir, "superblock") });
+        const r = await d.generateDelta(repo, { from, to, ...generatorOptions(inv), explain: true, filename: join(dir, "superblock") });
         const rows = d.sortExplain(r.explain);
         const limit = inv.opts.limit as number | undefined;
         const shown = limit === undefined ? rows : rows.slice(0, limit);

@@ -1,0 +1,105 @@
+/**
+ * Ref listings in ostree's exact order. ostree walks refs/ with readdir and
+ * collects into a GHashTable, then prints in table order; we read directories
+ * unsorted (opendir, as readdir returns them) and replay the table.
+ */
+import { opendirSync, readFileSync, readlinkSync, statSync, type Dirent } from "node:fs";
+import { join } from "node:path";
+import { InvalidNameError } from "./errors.js";
+import { GStrHashMap } from "./ghash.js";
+import { parseRefspec } from "./rev.js";
+
+const FRAGMENT = /^[\p{L}\p{N}\p{M}\p{Pc}][-._\p{L}\p{N}\p{M}\p{Pc}]*$/u;
+
+function readdirRaw(dir: string): Dirent[] {
+  const d = opendirSync(dir);
+  const out: Dirent[] = [];
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) out.push(e);
+  } finally {
+    d.closeSync();
+  }
+  return out;
+}
+
+function refContents(path: string): string {
+  return readFileSync(path, "utf8").replace(/\s+$/, "");
+}
+
+function enumerate(table: GStrHashMap<string>, remote: string | null, baseDir: string, basePath: string, dir: string, aliasesOnly: boolean): void {
+  for (const e of readdirRaw(dir)) {
+    if (!FRAGMENT.test(e.name)) continue;
+    const rel = basePath + e.name;
+    const full = join(dir, e.name);
+    if (e.isDirectory()) {
+      enumerate(table, remote, baseDir, `${rel}/`, full, aliasesOnly);
+    } else if (aliasesOnly && e.isSymbolicLink()) {
+      let target = readlinkSync(join(baseDir, rel));
+      while (target.startsWith("../")) target = target.slice(3);
+      table.set(rel, target);
+    } else if ((!aliasesOnly && e.isFile()) || e.isSymbolicLink()) {
+      table.set(remote ? `${remote}:${rel}` : rel, refContents(join(baseDir, rel)));
+    }
+  }
+}
+
+export interface OrderedRefsOptions {
+  /** ostree_repo_list_refs strips the prefix; list_refs_ext (`refs --list`) keeps it. */
+  cutPrefix: boolean;
+  /** Only aliases (symlinks in refs/heads), mapped to their target ref. */
+  aliasesOnly?: boolean;
+  excludeRemotes?: boolean;
+}
+
+/**
+ * _ostree_repo_list_refs_internal: refspec → checksum (or alias → target) in
+ * the iteration order of ostree's GHashTable, which is what `ostree refs` prints.
+ */
+export function listRefsOrdered(repoPath: string, refspecPrefix: string | null, opts: OrderedRefsOptions): GStrHashMap<string> {
+  const table = new GStrHashMap<string>();
+  const aliasesOnly = opts.aliasesOnly ?? false;
+  try {
+    if (refspecPrefix !== null) {
+      let remote: string | null = null;
+      let refPrefix: string | null = null;
+      if (refspecPrefix.endsWith(":") || refspecPrefix.endsWith(":.")) {
+        const r = refspecPrefix.slice(0, refspecPrefix.lastIndexOf(":"));
+        if (FRAGMENT.test(r)) {
+          remote = r;
+          refPrefix = ".";
+        }
+      }
+      if (refPrefix === null) ({ remote, ref: refPrefix } = parseRefspec(refspecPrefix));
+      const prefixPath = !opts.excludeRemotes && remote ? `refs/remotes/${remote}/` : "refs/heads/";
+      const path = join(repoPath, prefixPath + refPrefix);
+      let st;
+      try {
+        st = statSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return table;
+        throw e;
+      }
+      if (st.isDirectory()) {
+        if (opts.cutPrefix) enumerate(table, remote, path, "", path, aliasesOnly);
+        else enumerate(table, remote, join(repoPath, prefixPath), `${refPrefix}/`, path, aliasesOnly);
+      } else {
+        table.set(remote ? `${remote}:${refPrefix}` : refPrefix!, refContents(path));
+      }
+      return table;
+    }
+    const heads = join(repoPath, "refs/heads");
+    enumerate(table, null, heads, "", heads, aliasesOnly);
+    if (!opts.excludeRemotes) {
+      const remotes = join(repoPath, "refs/remotes");
+      for (const e of readdirRaw(remotes)) {
+        if (!e.isDirectory()) continue;
+        const dir = join(remotes, e.name);
+        enumerate(table, e.name, dir, "", dir, aliasesOnly);
+      }
+    }
+    return table;
+  } catch (e) {
+    if (e instanceof InvalidNameError) throw new InvalidNameError(`Listing refs: ${e.message}`);
+    throw e;
+  }
+}
