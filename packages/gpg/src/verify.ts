@@ -82,12 +82,12 @@ export class GpgVerifyResult {
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/** g_date_time_format(local, "%c") in the C locale: `Fri Nov 27 06:14:00 2026`. */
+/** g_date_time_format(local, "%c") in the C locale: `Fri Nov 27 06:14:00 2026`; GLib pads %e with U+2007 FIGURE SPACE. */
 export function formatCTime(seconds: number): string | null {
   if (!(seconds >= -62135596800 && seconds <= 253402300799)) return null;
   const d = new Date(seconds * 1000);
   const p2 = (n: number) => String(n).padStart(2, "0");
-  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
+  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, "\u2007")} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
 }
 
 function expireLine(prefix: string, what: string, ts: number, expired: boolean): string {
@@ -187,8 +187,14 @@ export async function verifyDetached(data: Uint8Array, blobs: Uint8Array[], keyr
       const expiredAt = (s: number) => s > 0 && s * 1000 <= now.getTime();
       info.keyExpired = expiredAt(info.keyExpTimestamp) || expiredAt(info.keyExpTimestampPrimary);
       info.keyRevoked = (await key.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined, now).catch(() => false)) || (subkey !== key && (await (subkey as openpgp.Subkey).isRevoked(undefined as unknown as openpgp.SignaturePacket, key.keyPacket, now).catch(() => false)));
-      const math = await signatureChecks(data, packet, key);
-      info.valid = math && !info.keyRevoked && !info.keyExpired && !info.sigExpired;
+      if (await signatureChecks(data, packet, key)) {
+        info.valid = !info.keyRevoked && !info.keyExpired && !info.sigExpired;
+      } else {
+        // gpg's BADSIG status carries only the long key id: gpgme then reports no
+        // time, no algorithm and no subkey match (hence a "Primary key ID" line).
+        Object.assign(info, { fingerprint: issuerKeyId, timestamp: 0, expTimestamp: 0, pubkeyAlgoName: "[unknown name]", hashAlgoName: "[unknown name]" });
+        Object.assign(info, { sigExpired: false, keyExpired: false, keyRevoked: false, keyExpTimestamp: 0 });
+      }
     }
     infos.push(info);
   }
