@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join, normalize, resolve } from "node:path";
 import { walkTree } from "@ostree-ts/test-images";
 import { OSTREE_BIN, prepareRepo, prepareTrees, type InputSource, type Inputs } from "./inputs.js";
@@ -38,7 +38,7 @@ export interface OpResult {
 
 export interface BenchResults {
   date: string;
-  machine: { nproc: number; memoryBytes: number; cpuModel: string; kernel: string };
+  machine: { nproc: number; memoryBytes: number; cpuModel: string; kernel: string; loadAverage?: number[] };
   ostreeVersion: string;
   ostreeTsCli: string;
   ostreeTsAvailable: boolean;
@@ -130,6 +130,8 @@ function displayCommand(args: string[], inputsDir: string, work: string, url: st
 /** Runs the benchmark and returns the results (the caller writes the reports). */
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  // Other work on the machine inflates wall times (CPU time and RSS much less); the report shows the load.
+  const loadStart = loadavg()[0] ?? 0;
   const inputsDir = join(o.outDir, "inputs");
   const versions = prepareTrees(o.source, inputsDir, log);
   const { repo, commits } = prepareRepo(versions, inputsDir, log);
@@ -154,7 +156,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   }
   return {
     date: new Date().toISOString(),
-    machine: machineInfo(),
+    machine: { ...machineInfo(), loadAverage: [loadStart, loadavg()[0] ?? 0] },
     ostreeVersion,
     ostreeTsCli: o.cli,
     ostreeTsAvailable: tsAvailable,

@@ -156,6 +156,9 @@ export function benchmarksMarkdown(res: BenchResults, opts: { svgPath: string; i
     [
       ["date", res.date],
       ["machine", `${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.memoryBytes)} RAM, ${m.kernel}`],
+      ...(m.loadAverage?.length
+        ? [["load average (1 min)", `${m.loadAverage.map((l) => l.toFixed(1)).join(", ")} (sampled during the run)${m.loadAverage.some((l) => l > m.nproc) ? ": the machine was shared with other work, so wall times are inflated; CPU times and peak RSS are the steadier figures" : ""}`]]
+        : []),
       ["ostree", `${res.ostreeVersion} (/usr/bin/ostree, Debian 12)`],
       ["ostree-ts", `\`node ${res.ostreeTsCli.replace(/^.*\/apps\//, "apps/")}\` ${res.ostreeTsAvailable ? "" : "(not built at the time of this run)"}`],
       ["input", `${res.source}: ${res.versions.map((v) => `${v.name} (${v.files} files, ${fmtBytes(v.bytes)})`).join(", ")}`],
