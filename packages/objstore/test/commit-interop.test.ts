@@ -41,7 +41,7 @@ describeInterop("commit(): same checksums as ostree commit", () => {
   const statOverride = join(tmp.path, "statoverride");
 
   beforeAll(() => {
-    makeFixtureTree(tree, { files: 1000, seed: 42 });
+    makeFixtureTree(tree, { files: 500, seed: 42 });
     // Hostile names on top of the fixture's UTF-8 ones.
     mkdirSync(join(tree, "odd"));
     writeFileSync(join(tree, "odd", "new\nline"), "nl\n");
