@@ -39,6 +39,11 @@ export function compressionKindOf(byte: number): CompressionKind {
 export interface XzOptions {
   /** The xz executable (default: `xz` on PATH). */
   xzPath?: string;
+  /**
+   * Encoder preset flag (default "-8", ostree's; "-9e" is ~5 % smaller on
+   * bsdiff-heavy parts at ~1.5× the time). Any preset decodes with ostree.
+   */
+  preset?: "-8" | "-9" | "-9e";
 }
 
 /** Arguments that make xz reproduce ostree's liblzma settings. */
@@ -82,7 +87,8 @@ function pipeThrough(cmd: string, args: readonly string[], input: Uint8Array, ou
 /** Compresses a part payload (without the compression byte). */
 export async function compress(data: Uint8Array, kind: CompressionKind, options: XzOptions = {}): Promise<Uint8Array> {
   if (kind === "none") return data;
-  return pipeThrough(options.xzPath ?? "xz", XZ_ENCODE_ARGS, data);
+  const args = options.preset && options.preset !== "-8" ? [options.preset, ...XZ_ENCODE_ARGS.slice(1)] : XZ_ENCODE_ARGS;
+  return pipeThrough(options.xzPath ?? "xz", args, data);
 }
 
 export interface DecompressOptions extends XzOptions {

@@ -10,11 +10,14 @@
  * `/usr/lib/modules/6.1.0-56-amd64/kernel/x.ko` and `libfoo.so.1.2` finds
  * `libfoo.so.1.3` even when its directory also changed.
  *
- * Compressed payloads (`.xz`, `.gz`, `.bz2`, `.zst`, `.lz4`, `.lzma`,
- * `.ko.xz`, …) are never paired: a small change upstream of the compressor
- * rewrites the whole compressed stream, so bsdiff costs CPU and memory for a
- * patch about as large as the file, and rollsum finds nothing. They are sent
- * whole (xz then barely touches them). ostree excludes only `.xz` and `.bz2`.
+ * Compressed payloads (`.xz`, `.gz`, `.bz2`, `.zst`, `.ko.xz`, …, or a
+ * compression magic in the content) are paired but flagged: after the first
+ * changed input byte a compressed stream shares nothing with the old one
+ * except byte-identical runs, which rollsum finds cheaply (e.g. the unchanged
+ * head of a deterministic initramfs.img); bsdiff's approximate matches mean
+ * nothing there and cost ~10 bytes of memory per input byte. The generator
+ * therefore uses rollsum for them when any chunk matches and sends them whole
+ * otherwise — never bsdiff. ostree never pairs `.xz`/`.bz2` and bsdiffs the rest.
  */
 
 export interface TreeFile {
@@ -30,12 +33,28 @@ export interface FileMatch {
   to: TreeFile;
   from: TreeFile;
   reason: MatchReason;
+  /** Either side has a compressed-file name (see module doc). */
+  compressed: boolean;
 }
 
 const COMPRESSED = /\.(xz|gz|bz2|zst|lz4|lzma|lz|tgz|txz|zip|jar|apk|deb|rpm|squashfs|png|jpe?g|gif|webp|woff2?)$/i;
 
 export function isCompressedName(path: string): boolean {
   return COMPRESSED.test(path);
+}
+
+const MAGICS: ReadonlyArray<readonly number[]> = [
+  [0x1f, 0x8b], // gzip
+  [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], // xz
+  [0x28, 0xb5, 0x2f, 0xfd], // zstd
+  [0x42, 0x5a, 0x68], // bzip2
+  [0x04, 0x22, 0x4d, 0x18], // lz4
+  [0x89, 0x4c, 0x5a, 0x4f], // lzop
+];
+
+/** True when the bytes start with a gzip/xz/zstd/bzip2/lz4/lzop magic (content sniffing for unnamed payloads). */
+export function isCompressedData(b: Uint8Array): boolean {
+  return MAGICS.some((m) => b.length >= m.length && m.every((x, i) => b[i] === x));
 }
 
 function basename(p: string): string {
@@ -47,8 +66,8 @@ export function versionlessPath(path: string): string {
   return path.replace(/[0-9]+/g, "#");
 }
 
-function eligible(f: TreeFile): boolean {
-  return f.size > 0 && (f.mode & 0o170000) === 0o100000 && !isCompressedName(f.path);
+function eligible(f: TreeFile, extended: boolean): boolean {
+  return f.size > 0 && (f.mode & 0o170000) === 0o100000 && (extended || !/\.(xz|bz2)$/.test(f.path));
 }
 
 function sizeClose(a: number, b: number, ratio: number): boolean {
@@ -79,7 +98,7 @@ export interface MatchOptions {
 export function matchFiles(fromFiles: readonly TreeFile[], newFiles: readonly TreeFile[], options: MatchOptions = {}): FileMatch[] {
   const extended = (options.mode ?? "extended") === "extended";
   const requireReadable = options.requireWorldReadable ?? true;
-  const olds = fromFiles.filter((f) => eligible(f) && (!requireReadable || (f.mode & 0o004) !== 0));
+  const olds = fromFiles.filter((f) => eligible(f, extended) && (!requireReadable || (f.mode & 0o004) !== 0));
   const byPath = new Map<string, TreeFile>();
   const byVersionless = new Map<string, TreeFile[]>();
   const byBase = new Map<string, TreeFile[]>();
@@ -97,32 +116,32 @@ export function matchFiles(fromFiles: readonly TreeFile[], newFiles: readonly Tr
     const dot = b.indexOf(".");
     if (dot > 0) push(byPrefix, `${dot}:${b.slice(0, dot)}`, f);
   }
-  const out: FileMatch[] = [];
+  const found: Array<Omit<FileMatch, "compressed">> = [];
   for (const to of newFiles) {
-    if (!eligible(to)) continue;
+    if (!eligible(to, extended)) continue;
     const same = byPath.get(to.path);
     if (same && (extended || sizeClose(same.size, to.size, 0.3))) {
-      out.push({ to, from: same, reason: "same-path" });
+      found.push({ to, from: same, reason: "same-path" });
       continue;
     }
     if (extended) {
       const v = closest(to, byVersionless.get(versionlessPath(to.path)), 1.0);
       if (v) {
-        out.push({ to, from: v, reason: "versioned-path" });
+        found.push({ to, from: v, reason: "versioned-path" });
         continue;
       }
     }
     const b = basename(to.path);
     const byName = closest(to, byBase.get(b), 0.3);
     if (byName) {
-      out.push({ to, from: byName, reason: "basename" });
+      found.push({ to, from: byName, reason: "basename" });
       continue;
     }
     const dot = b.indexOf(".");
     if (dot > 0) {
       const p = closest(to, byPrefix.get(`${dot}:${b.slice(0, dot)}`), 0.3);
-      if (p) out.push({ to, from: p, reason: "basename-prefix" });
+      if (p) found.push({ to, from: p, reason: "basename-prefix" });
     }
   }
-  return out;
+  return found.map((m) => ({ ...m, compressed: extended && (isCompressedName(m.to.path) || isCompressedName(m.from.path)) }));
 }
