@@ -106,7 +106,7 @@ function runOne(name) {
       writeFileSync(join(outDir, "logs", `${name}.log`), out);
       const planSkip = /^1\.\.0\s*#\s*SKIP/im.test(out);
       const status = code === 0 && planSkip ? "skip" : code === 0 ? "pass" : code === 77 ? "skip" : signal ? `killed (${signal})` : "fail";
-      const tail = out.trimEnd().split("\n").slice(-15).join("\n");
+      const tail = out.trimEnd().split("\n").slice(-25).join("\n");
       done({ name, status, exitCode: code, passed: oks - skips, failed: notOks, skipped: skips, seconds: (Date.now() - start) / 1000, tail });
     });
   });
@@ -133,7 +133,9 @@ writeFileSync(join(outDir, "results.json"), `${JSON.stringify({ subject, date: n
 let md = `# Upstream ostree tests with ${subject}\n\n| test | result | ok | not ok | skipped | first error (or last line) |\n|---|---|---|---|---|---|\n`;
 for (const r of results) {
   const lines = r.tail.split("\n").filter((l) => l.trim());
-  const last = r.status === "pass" ? "" : (lines.find((l) => /error|SKIP/i.test(l)) ?? lines.at(-1) ?? "").replace(/\|/g, "\\|").slice(0, 160);
+  // The failing assertion is near the end; "no errors found" lines from fsck are not it.
+  const failing = [...lines].reverse().find((l) => /^error:|^# error|Unexpected nonzero|doesn't match|^not ok|SKIP/.test(l.trim()));
+  const last = r.status === "pass" ? "" : (failing ?? lines.filter((l) => !/gpg-connect|OK closing/.test(l)).at(-1) ?? "").replace(/\|/g, "\\|").slice(0, 160);
   md += `| ${r.name} | ${r.status} | ${r.passed} | ${r.failed} | ${r.skipped} | ${last} |\n`;
 }
 writeFileSync(join(outDir, "results.md"), md);

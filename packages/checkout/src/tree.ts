@@ -1,4 +1,5 @@
 import { lstat, open, readFile, readlink } from "node:fs/promises";
+import { posix } from "node:path";
 import { getAttribute } from "@napi-rs/xattr";
 import {
   CorruptObjectError,
@@ -163,6 +164,23 @@ export async function lookupPath(repo: Repo, commit: string, path: string): Prom
     else throw new SubpathNotFoundError(`No such file or directory: ${prefix}`, "ENOENT");
   }
   return { ...cur, path: prefix || "/" };
+}
+
+/**
+ * lookupPath, then through symlinks the way reading an OstreeRepoFile does
+ * (`ostree cat` of a link prints its target's content): relative targets from
+ * the link's directory, absolute ones from the commit root.
+ */
+export async function lookupPathFollowingLinks(repo: Repo, commit: string, path: string): Promise<Resolved & { path: string }> {
+  let current = path;
+  for (let hops = 0; hops < 40; hops++) {
+    const r = await lookupPath(repo, commit, current);
+    if (r.kind !== "file") return r;
+    const { meta } = await probeFile(repo, r.checksum);
+    if ((meta.mode & S_IFMT) !== S_IFLNK) return r;
+    current = posix.join(meta.symlinkTarget.startsWith("/") ? "/" : posix.dirname(r.path), meta.symlinkTarget);
+  }
+  throw new SubpathNotFoundError(`Too many levels of symbolic links: ${path}`, "ELOOP");
 }
 
 /**

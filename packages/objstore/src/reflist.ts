@@ -4,15 +4,26 @@
  * unsorted (opendir, as readdir returns them) and replay the table.
  */
 import { opendirSync, readFileSync, readlinkSync, statSync, type Dirent } from "node:fs";
-import { join } from "node:path";
-import { InvalidNameError } from "./errors.js";
+import { join, relative } from "node:path";
+import { InvalidNameError, RefError } from "./errors.js";
 import { GStrHashMap } from "./ghash.js";
 import { parseRefspec } from "./rev.js";
 
 const FRAGMENT = /^[\p{L}\p{N}\p{M}\p{Pc}][-._\p{L}\p{N}\p{M}\p{Pc}]*$/u;
 
-function readdirRaw(dir: string): Dirent[] {
-  const d = opendirSync(dir);
+const STRERROR: Record<string, string> = { ENOENT: "No such file or directory", ENOTDIR: "Not a directory", EACCES: "Permission denied" };
+
+/** Thrown inside the walk; the caller prefixes "Listing refs: " like ostree. */
+class OpendirError extends RefError {}
+
+function readdirRaw(repoPath: string, dir: string): Dirent[] {
+  let d;
+  try {
+    d = opendirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    throw new OpendirError(`opendir(${relative(repoPath, dir)}): ${STRERROR[code] ?? code}`);
+  }
   const out: Dirent[] = [];
   try {
     for (let e = d.readSync(); e !== null; e = d.readSync()) out.push(e);
@@ -26,13 +37,13 @@ function refContents(path: string): string {
   return readFileSync(path, "utf8").replace(/\s+$/, "");
 }
 
-function enumerate(table: GStrHashMap<string>, remote: string | null, baseDir: string, basePath: string, dir: string, aliasesOnly: boolean): void {
-  for (const e of readdirRaw(dir)) {
+function enumerate(repoPath: string, table: GStrHashMap<string>, remote: string | null, baseDir: string, basePath: string, dir: string, aliasesOnly: boolean): void {
+  for (const e of readdirRaw(repoPath, dir)) {
     if (!FRAGMENT.test(e.name)) continue;
     const rel = basePath + e.name;
     const full = join(dir, e.name);
     if (e.isDirectory()) {
-      enumerate(table, remote, baseDir, `${rel}/`, full, aliasesOnly);
+      enumerate(repoPath, table, remote, baseDir, `${rel}/`, full, aliasesOnly);
     } else if (aliasesOnly && e.isSymbolicLink()) {
       let target = readlinkSync(join(baseDir, rel));
       while (target.startsWith("../")) target = target.slice(3);
@@ -80,26 +91,27 @@ export function listRefsOrdered(repoPath: string, refspecPrefix: string | null, 
         throw e;
       }
       if (st.isDirectory()) {
-        if (opts.cutPrefix) enumerate(table, remote, path, "", path, aliasesOnly);
-        else enumerate(table, remote, join(repoPath, prefixPath), `${refPrefix}/`, path, aliasesOnly);
+        if (opts.cutPrefix) enumerate(repoPath, table, remote, path, "", path, aliasesOnly);
+        else enumerate(repoPath, table, remote, join(repoPath, prefixPath), `${refPrefix}/`, path, aliasesOnly);
       } else {
         table.set(remote ? `${remote}:${refPrefix}` : refPrefix!, refContents(path));
       }
       return table;
     }
     const heads = join(repoPath, "refs/heads");
-    enumerate(table, null, heads, "", heads, aliasesOnly);
+    enumerate(repoPath, table, null, heads, "", heads, aliasesOnly);
     if (!opts.excludeRemotes) {
       const remotes = join(repoPath, "refs/remotes");
-      for (const e of readdirRaw(remotes)) {
+      for (const e of readdirRaw(repoPath, remotes)) {
         if (!e.isDirectory()) continue;
         const dir = join(remotes, e.name);
-        enumerate(table, e.name, dir, "", dir, aliasesOnly);
+        enumerate(repoPath, table, e.name, dir, "", dir, aliasesOnly);
       }
     }
     return table;
   } catch (e) {
     if (e instanceof InvalidNameError) throw new InvalidNameError(`Listing refs: ${e.message}`);
+    if (e instanceof OpendirError) throw new RefError(`Listing refs: ${e.message}`);
     throw e;
   }
 }

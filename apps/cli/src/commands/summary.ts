@@ -1,25 +1,22 @@
-import * as gvariant from "@ostree-ts/gvariant";
+import { parseText, variant, type Variant } from "@ostree-ts/gvariant";
 import { readSummary, updateSummary, viewSummary, type MetadataDict, type Repo } from "@ostree-ts/objstore";
 import { CliError, type CommandModule } from "../command.js";
 
-type ParseFn = (text: string) => { type: string; value: gvariant.Value };
-
 /** `-m KEY=VALUE` with VALUE in GVariant text format, as ostree's g_variant_parse reads it. */
 function additionalMetadata(args: string[]): MetadataDict {
-  const parse = (gvariant as unknown as { parseText?: ParseFn }).parseText;
-  const out: Array<[string, gvariant.Variant]> = [];
+  const out: Array<[string, Variant]> = [];
   for (const a of args) {
     const eq = a.indexOf("=");
     if (eq < 0) throw new CliError(`Missing '=' in KEY=VALUE metadata '${a}'`);
-    if (!parse) throw new CliError("--add-metadata needs the GVariant text parser, which this build lacks");
     const text = a.slice(eq + 1);
     let v;
     try {
-      v = parse(text);
+      v = parseText(text);
     } catch (e) {
-      throw new CliError(`Error parsing variant ‘${text}’: ${(e as Error).message}`);
+      // ostree prefixes an error whose text already starts with ": ", hence the doubled colon.
+      throw new CliError(`Error parsing variant ‘${text}’: : ${(e as Error).message}`);
     }
-    out.push([a.slice(0, eq), gvariant.variant(v.type, v.value)]);
+    out.push([a.slice(0, eq), variant(v.type, v.value)]);
   }
   return out;
 }
