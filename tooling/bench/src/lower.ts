@@ -53,16 +53,24 @@ export function lowerBounds(from: Version | undefined, to: Version, cache: strin
   mkdirSync(cache, { recursive: true });
   const key = join(cache, `${from?.digest.slice(0, 16) ?? "empty"}-${to.digest.slice(0, 16)}.json`);
   if (existsSync(key)) return JSON.parse(readFileSync(key, "utf8")) as LowerBounds;
-  const tmp = join(cache, "tmp");
+  const tmp = join(cache, `tmp-${process.pid}-${from?.name ?? "empty"}-${to.name}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   const newTar = join(tmp, "new.tar");
   const oldTar = join(tmp, "old.tar");
   const commands = [`tar ${TAR_ARGS.join(" ")} -C <tree> -cf <tree>.tar .`, "xz -9 -T0 -c new.tar | wc -c"];
-  log(`lower bounds ${from?.name ?? "empty"} → ${to.name}: tar + xz -9`);
   sh(["tar", ...TAR_ARGS, "-C", to.tree, "-cf", newTar, "."]);
-  sh(["xz", "-9", "-T0", "-c", newTar], join(tmp, "new.tar.xz"));
-  const res: LowerBounds = { from: from?.name ?? "empty", to: to.name, xzTar: statSync(join(tmp, "new.tar.xz")).size, changedBytes: 0, commands };
+  // xz of a tree is the same whatever it is compared with: computed once per tree digest.
+  const xzKey = join(cache, `xz-${to.digest.slice(0, 16)}.json`);
+  let xzTar: number;
+  if (existsSync(xzKey)) xzTar = (JSON.parse(readFileSync(xzKey, "utf8")) as { xzTar: number }).xzTar;
+  else {
+    log(`lower bounds ${from?.name ?? "empty"} → ${to.name}: xz -9 of the new tar`);
+    sh(["xz", "-9", "-T0", "-c", newTar], join(tmp, "new.tar.xz"));
+    xzTar = statSync(join(tmp, "new.tar.xz")).size;
+    writeJsonAtomic(xzKey, { xzTar });
+  }
+  const res: LowerBounds = { from: from?.name ?? "empty", to: to.name, xzTar, changedBytes: 0, commands };
   if (from && spawnSync("zstd", ["--version"]).status !== 0) {
     res.zstdMissing = true;
     log("zstd is not installed (Debian package zstd): no --patch-from bound");
