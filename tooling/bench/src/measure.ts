@@ -71,4 +71,4 @@ export function lastStdout(scratch: string): string {
 }
 
 /** Stderr that means the ostree-ts CLI lacks the command or a flag, rather than failing at it. */
-export const NOT_IMPLEMENTED_RE = /not implemented|unknown command|unknown (sub)?command|unknown option|unrecognized option|no such command/i;
+export const NOT_IMPLEMENTED_RE = /not implemented|not (yet )?supported by ostree-ts|unknown command|unknown (sub)?command|unknown option|unrecognized option|no such command/i;
