@@ -16,7 +16,7 @@
  * inputs; budget 8·old + 2·new (ostree's qsufsort needs 16·old + new).
  */
 import { DeltaLimitError } from "./errors.js";
-import { MAX_SUFFIX_ARRAY_INPUT, suffixArray } from "./sais.js";
+import { MAX_SUFFIX_ARRAY_INPUT, sais } from "./sais.js";
 
 export interface BsdiffOptions {
   /** Refuse when old.length + new.length exceeds this (bytes). */
@@ -48,7 +48,7 @@ export function writeOfft(buf: Uint8Array, at: number, v: number): void {
   buf[at + 7] = ((hi >>> 24) & 0x7f) | (v < 0 ? 0x80 : 0);
 }
 
-class Sink {
+export class Sink {
   buf: Uint8Array;
   len = 0;
   constructor(capacity: number) {
@@ -70,8 +70,11 @@ class Sink {
 
 /** Generates a bsdiff patch turning `oldBuf` into `newBuf`. */
 export function bsdiff(oldBuf: Uint8Array, newBuf: Uint8Array, options: BsdiffOptions = {}): Uint8Array {
-  const oldsize = oldBuf.length;
-  const newsize = newBuf.length;
+  checkBsdiffInputs(oldBuf.length, newBuf.length, options);
+  return bsdiffCore(oldBuf, newBuf);
+}
+
+export function checkBsdiffInputs(oldsize: number, newsize: number, options: BsdiffOptions = {}): void {
   const cap = options.maxInputSize;
   if (cap !== undefined && oldsize + newsize > cap) {
     throw new DeltaLimitError(`bsdiff: inputs of ${oldsize} + ${newsize} bytes exceed maxInputSize ${cap}`);
@@ -79,11 +82,21 @@ export function bsdiff(oldBuf: Uint8Array, newBuf: Uint8Array, options: BsdiffOp
   if (oldsize >= MAX_SUFFIX_ARRAY_INPUT) {
     throw new DeltaLimitError(`bsdiff: old input of ${oldsize} bytes exceeds the suffix array limit ${MAX_SUFFIX_ARRAY_INPUT}`);
   }
+}
 
+/**
+ * The matching loop, inputs already checked. It references only `Sink`,
+ * `search`, `writeOfft` and `sais` (and sais' helpers), never module state,
+ * so bsdiff-pool.ts can rebuild it inside a worker from its source text.
+ */
+export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
+  const oldsize = oldBuf.length;
+  const newsize = newBuf.length;
   // I[0] is the empty suffix, as in qsufsort; I[1..] the sorted suffixes.
   const I = new Int32Array(oldsize + 1);
   I[0] = oldsize;
-  suffixArray(oldBuf, I.subarray(1));
+  sais(oldBuf, I.subarray(1), oldsize, 256);
+  const found = new Int32Array(1);
 
   const sink = new Sink(newsize + 24 * 64);
   const old = oldBuf;
@@ -99,8 +112,8 @@ export function bsdiff(oldBuf: Uint8Array, newBuf: Uint8Array, options: BsdiffOp
     let oldscore = 0;
     let scsc: number;
     for (scsc = scan += len; scan < newsize; scan++) {
-      len = search(I, old, nw, scan, oldsize);
-      pos = searchPos;
+      len = search(I, old, nw, scan, oldsize, found);
+      pos = found[0]!;
 
       for (; scsc < scan + len; scsc++) {
         if (scsc + lastoffset < oldsize && old[scsc + lastoffset] === nw[scsc]) oldscore++;
@@ -173,16 +186,13 @@ export function bsdiff(oldBuf: Uint8Array, newBuf: Uint8Array, options: BsdiffOp
   return sink.result();
 }
 
-/** Second result of `search` (avoids allocating a pair per call). */
-let searchPos = 0;
-
 /**
  * bsdiff's binary search for the longest match of new[scan..] among the
  * suffixes I[0..oldsize]; same decisions as the recursive C version. The
  * common prefix already known to be shared by both bounds is skipped, which
  * cannot change a comparison's outcome.
  */
-function search(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: number, oldsize: number): number {
+export function search(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: number, oldsize: number, found: Int32Array): number {
   const nsize = nw.length - scan;
   let st = 0;
   let en = oldsize;
@@ -211,9 +221,9 @@ function search(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: number, ol
   const yl = Math.min(oldsize - b, nsize);
   while (y < yl && old[b + y] === nw[scan + y]) y++;
   if (x > y) {
-    searchPos = a;
+    found[0] = a;
     return x;
   }
-  searchPos = b;
+  found[0] = b;
   return y;
 }

@@ -36,3 +36,4 @@ export * from "./apply.js";
 export * from "./matching.js";
 export * from "./generate.js";
 export * from "./show.js";
+export { BsdiffPool, type BsdiffPoolOptions } from "./bsdiff-pool.js";

@@ -29,7 +29,7 @@ export function suffixArray(text: Uint8Array, out?: Int32Array): Int32Array {
   return sa;
 }
 
-function bucketBounds(count: Int32Array, bkt: Int32Array, k: number, end: boolean): void {
+export function bucketBounds(count: Int32Array, bkt: Int32Array, k: number, end: boolean): void {
   let sum = 0;
   for (let c = 0; c < k; c++) {
     sum += count[c]!;
@@ -37,7 +37,7 @@ function bucketBounds(count: Int32Array, bkt: Int32Array, k: number, end: boolea
   }
 }
 
-function induce(T: Text, SA: Int32Array, t: Uint8Array, count: Int32Array, bkt: Int32Array, n: number, k: number): void {
+export function induce(T: Text, SA: Int32Array, t: Uint8Array, count: Int32Array, bkt: Int32Array, n: number, k: number): void {
   // L-type suffixes, left to right; the virtual sentinel induces n-1 first.
   bucketBounds(count, bkt, k, false);
   SA[bkt[T[n - 1]!]!++] = n - 1;
@@ -53,7 +53,7 @@ function induce(T: Text, SA: Int32Array, t: Uint8Array, count: Int32Array, bkt: 
   }
 }
 
-function sais(T: Text, SA: Int32Array, n: number, k: number): void {
+export function sais(T: Text, SA: Int32Array, n: number, k: number): void {
   if (n === 0) return;
   if (n === 1) {
     SA[0] = 0;

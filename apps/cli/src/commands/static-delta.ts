@@ -41,6 +41,7 @@ const SIZES: OptionSpec[] = [
 ];
 const OURS: OptionSpec[] = [
   { long: "ostree-matching", arg: "none", description: "Use only ostree's similar-file rules and rollsum keying", hidden: true },
+  { long: "xz-extreme", arg: "none", description: "Compress parts with xz -9e (smaller, slower)", hidden: true },
 ];
 
 interface Sub {
@@ -94,6 +95,7 @@ function generatorOptions(inv: Invocation) {
     bsdiff: !o["disable-bsdiff"],
     inline: Boolean(o.inline),
     matching: o["ostree-matching"] ? ("ostree" as const) : ("extended" as const),
+    xzPreset: o["xz-extreme"] ? ("-9e" as const) : ("-8" as const),
   };
 }
 
