@@ -1,17 +1,34 @@
-import { constants as FS } from "node:fs";
-import { chmod, chown, copyFile, lchown, link, lstat, mkdir, open, readFile, readlink, rename, stat, symlink, unlink, utimes } from "node:fs/promises";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants as FS,
+  copyFileSync,
+  createReadStream,
+  fsyncSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { createInflateRaw, inflateRaw as inflateRawCb } from "node:zlib";
 import { pipeline } from "node:stream/promises";
-import { createReadStream } from "node:fs";
-import { DEFAULT_CONCURRENCY, S_IFLNK, S_IFMT, S_IFREG, type DirMeta, type Repo, type Xattrs } from "@ostree-ts/objstore";
+import { createInflateRaw, inflateRawSync } from "node:zlib";
+import { S_IFLNK, S_IFMT, S_IFREG, type DirMeta, type DirTree, type Repo, type Xattrs } from "@ostree-ts/objstore";
 import { DevInoCache } from "./devino.js";
 import { CheckoutError, errnoError, errnoOf, UnsafePathError } from "./errors.js";
-import { checksumPath, getXattrs, Limiter, rmRf, setXattrs, tempName } from "./fsutil.js";
-import { checkUniqueNames, probeFile, resolveCommit, resolveSubpath, validateName, type ProbedFile } from "./tree.js";
-
-const inflateRaw = promisify(inflateRawCb);
+import { checksumPath, getXattrsSync, rmRf, setXattrsSync, tempName } from "./fsutil.js";
+import { probeFileSync, readDirMetaSync, readDirTreeSync, type Probed } from "./probe.js";
+import { checkUniqueNames, resolveCommit, resolveSubpath, validateName } from "./tree.js";
 
 export type OverwriteMode = "none" | "union" | "union-add" | "union-identical";
 
@@ -57,8 +74,6 @@ export interface CheckoutOptions {
   disableFsync?: boolean;
   /** Filled with (dev, ino) → checksum for every hardlinked file. */
   devinoCache?: DevInoCache;
-  /** Concurrent filesystem operations (default: objstore's DEFAULT_CONCURRENCY). */
-  concurrency?: number;
 }
 
 export interface CheckoutStats {
@@ -84,11 +99,13 @@ interface Ctx {
   fsync: boolean;
   cacheFsync: boolean;
   devino: DevInoCache | undefined;
-  limiter: Limiter;
   repoDev: bigint;
   disableXattrs: boolean;
-  error: unknown;
   stats: CheckoutStats;
+  /** Decoded dirmetas by checksum: a tree has few distinct ones. */
+  metas: Map<string, DirMeta>;
+  /** uncompressed-objects-cache/XX directories known to exist. */
+  cacheDirs: Set<string>;
 }
 
 function normalizeOverwrite(o: CheckoutOptions): OverwriteMode {
@@ -111,6 +128,11 @@ function normalizeOverwrite(o: CheckoutOptions): OverwriteMode {
  * that already exist are only entered if they are real directories (not
  * symlinks). An interrupted checkout leaves a partial tree (directories may
  * still be mode 0700); rerunning with `union` completes it.
+ *
+ * Like ostree, the walk is sequential and its filesystem calls synchronous:
+ * they are tiny metadata operations, and a threadpool round trip each cost
+ * more than the calls themselves. Only payloads over 1 MiB from archive
+ * repos are inflated by a stream, so memory stays flat in file size.
  */
 export async function checkout(repo: Repo, rev: string, destination: string, options: CheckoutOptions = {}): Promise<CheckoutStats> {
   const overwrite = normalizeOverwrite(options);
@@ -137,18 +159,18 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     fsync: !!options.fsync,
     cacheFsync: !options.disableFsync && repo.config.getBoolean("core", "fsync", true),
     devino: options.devinoCache,
-    limiter: new Limiter(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)),
-    repoDev: (await stat(repo.path, { bigint: true })).dev,
+    repoDev: statSync(repo.path, { bigint: true }).dev,
     disableXattrs: repo.config.getBoolean("core", "disable-xattrs", false),
-    error: undefined,
     stats: { commit, hardlinked: 0, copied: 0, directories: 0, skipped: 0 },
+    metas: new Map(),
+    cacheDirs: new Set(),
   };
 
   if (resolved.kind === "file") {
     // ostree makes the destination directory (mode 0700) and puts the file in it, unfiltered.
     if (destination !== ".") {
       try {
-        await mkdir(destination, 0o700);
+        mkdirSync(destination, 0o700);
       } catch (e) {
         if (errnoOf(e) !== "EEXIST") throw errnoError("mkdirat", e);
       }
@@ -157,52 +179,37 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     await checkoutFile(ctx, destination, resolved.name, resolved.checksum, `/${resolved.name}`);
     return ctx.stats;
   }
-
-  let root: { done: Promise<void> } | null = null;
-  try {
-    root = await dispatchDir(ctx, destination, resolved.tree, resolved.meta, "/", true);
-  } catch (e) {
-    ctx.error ??= e;
-  }
-  if (root) await root.done;
-  if (ctx.error !== undefined) throw ctx.error;
+  await checkoutDir(ctx, destination, readDirTreeSync(repo, resolved.tree), resolved.tree, resolved.meta, "/", true);
   return ctx.stats;
 }
 
-function record(ctx: Ctx, e: unknown): void {
-  ctx.error ??= e;
+function dirMeta(ctx: Ctx, checksum: string): DirMeta {
+  let m = ctx.metas.get(checksum);
+  if (!m) {
+    m = readDirMetaSync(ctx.repo, checksum);
+    ctx.metas.set(checksum, m);
+  }
+  return m;
 }
 
-/**
- * Create one directory and start its entries; resolves once everything below
- * is dispatched, with `done` settling after the directory's own metadata is
- * applied (after all its contents, as ostree does).
- */
-async function dispatchDir(
-  ctx: Ctx,
-  path: string,
-  treeCsum: string,
-  metaCsum: string,
-  rel: string,
-  isRoot: boolean,
-): Promise<{ done: Promise<void> } | null> {
-  const { repo } = ctx;
-  const [tree, meta] = await Promise.all([repo.readDirTree(treeCsum), repo.readDirMeta(metaCsum)]);
+/** One directory: create it, its files, then its subdirectories; its own metadata goes on last, as ostree does. */
+async function checkoutDir(ctx: Ctx, path: string, tree: DirTree, treeCsum: string, metaCsum: string, rel: string, isRoot: boolean): Promise<void> {
+  const meta = dirMeta(ctx, metaCsum);
   checkUniqueNames(tree, treeCsum);
   if (ctx.filter && !ctx.filter(rel, { mode: meta.mode, uid: meta.uid, gid: meta.gid })) {
     ctx.stats.skipped++;
-    return null;
+    return;
   }
-  if (ctx.whiteouts && tree.files.some((f) => f.name === ".wh..wh..opq")) await rmRf(path);
+  if (ctx.whiteouts && tree.files.some((f) => f.name === ".wh..wh..opq")) rmRf(path);
 
   let didExist = false;
   try {
-    await mkdir(path, 0o700);
+    mkdirSync(path, 0o700);
   } catch (e) {
     if (errnoOf(e) !== "EEXIST" || ctx.overwrite === "none") throw errnoError("mkdirat", e);
     didExist = true;
     // The root may be a user-supplied symlink to a directory; below it, a symlink is hostile.
-    const st = isRoot ? await stat(path) : await lstat(path);
+    const st = isRoot ? statSync(path) : lstatSync(path);
     if (!st.isDirectory()) {
       throw new UnsafePathError(
         `Refusing to check out directory ${rel} through ${path}: it exists and is ${st.isSymbolicLink() ? "a symbolic link" : "not a directory"}`,
@@ -211,70 +218,45 @@ async function dispatchDir(
   }
   ctx.stats.directories++;
   if (ctx.requireHardlinks && (isRoot || didExist)) {
-    const dev = (await stat(path, { bigint: true })).dev;
+    const dev = statSync(path, { bigint: true }).dev;
     if (dev !== ctx.repoDev) throw new CheckoutError(`Unable to do hardlink checkout across devices (src=${ctx.repoDev} destination=${dev})`, "EXDEV");
   }
-  if (!didExist && !ctx.user && meta.xattrs.length) await setXattrs(path, meta.xattrs);
+  if (!didExist && !ctx.user && meta.xattrs.length) setXattrsSync(path, meta.xattrs);
 
-  const tasks: Promise<void>[] = [];
-  try {
-    // With whiteouts, a directory holding `.wh.` entries is processed in order, as ostree does.
-    const ordered = ctx.whiteouts && tree.files.some((f) => f.name.startsWith(".wh."));
-    for (const f of tree.files) {
-      if (ctx.error !== undefined) break;
-      await ctx.limiter.acquire();
-      const t = checkoutFile(ctx, path, f.name, f.checksum, rel + f.name).then(
-        () => ctx.limiter.release(),
-        (e: unknown) => {
-          ctx.limiter.release();
-          record(ctx, e);
-        },
-      );
-      if (ordered) await t;
-      else tasks.push(t);
-    }
-    for (const d of tree.dirs) {
-      if (ctx.error !== undefined) break;
-      const child = await dispatchDir(ctx, join(path, d.name), d.tree, d.meta, `${rel}${d.name}/`, false);
-      if (child) tasks.push(child.done);
-    }
-  } catch (e) {
-    record(ctx, e);
+  for (const f of tree.files) {
+    const pending = checkoutFile(ctx, path, f.name, f.checksum, rel + f.name);
+    if (pending) await pending;
   }
-  const done = Promise.all(tasks).then(async () => {
-    if (ctx.error !== undefined) return;
-    try {
-      await finishDir(ctx, path, meta, didExist);
-    } catch (e) {
-      record(ctx, e);
-    }
-  });
-  return { done };
+  for (const d of tree.dirs) {
+    // Read before recursing so a child's tree buffer is the only one alive per level.
+    await checkoutDir(ctx, join(path, d.name), readDirTreeSync(ctx.repo, d.tree), d.tree, d.meta, `${rel}${d.name}/`, false);
+  }
+  finishDir(ctx, path, meta, didExist);
 }
 
 /** Mode, owner and mtime go on last so nobody can use a half-built directory. */
-async function finishDir(ctx: Ctx, path: string, meta: DirMeta, didExist: boolean): Promise<void> {
+function finishDir(ctx: Ctx, path: string, meta: DirMeta, didExist: boolean): void {
   if (didExist) return;
   try {
-    await chmod(path, meta.mode & ctx.dirMask);
+    chmodSync(path, meta.mode & ctx.dirMask);
   } catch (e) {
     throw errnoError("fchmod", e);
   }
   if (!ctx.user) {
     try {
-      await chown(path, meta.uid, meta.gid);
+      chownSync(path, meta.uid, meta.gid);
     } catch (e) {
       throw errnoError(`fchown(${path})`, e);
     }
   }
   // OSTREE_TIMESTAMP (0) so every checkout has identical directory mtimes; copies (-C) keep theirs.
-  if (!ctx.forceCopy) await utimes(path, Date.now() / 1000, 0);
+  if (!ctx.forceCopy) utimesSync(path, Date.now() / 1000, 0);
   if (ctx.fsync) {
-    const fh = await open(path, "r");
+    const fd = openSync(path, "r");
     try {
-      await fh.sync();
+      fsyncSync(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 }
@@ -283,11 +265,12 @@ function loosePath(checksum: string): string {
   return `${checksum.slice(0, 2)}/${checksum.slice(2)}.file`;
 }
 
-async function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel: string): Promise<void> {
+/** Returns a promise only when something asynchronous is left to do (a streamed payload, a union comparison). */
+function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel: string): Promise<void> | undefined {
   validateName(name, dir);
   const { repo } = ctx;
   const dest = join(dir, name);
-  const p = await probeFile(repo, checksum);
+  const p = probeFileSync(repo, checksum);
   if (ctx.filter && !ctx.filter(rel, { mode: p.meta.mode, uid: p.meta.uid, gid: p.meta.gid })) {
     ctx.stats.skipped++;
     return;
@@ -297,13 +280,11 @@ async function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: strin
     const target = name.slice(4);
     if (!target) throw new CheckoutError(`Invalid empty whiteout '${target}'`);
     validateName(target, `whiteout ${rel}`);
-    await rmRf(join(dir, target));
+    rmRf(join(dir, target));
     return;
   }
   const zerosized = !isSymlink && p.size === 0;
   const unreadable = ctx.user && !isSymlink && (p.meta.mode & 0o400) === 0;
-  let result: LinkResult = "not-supported";
-  const cachePath = join(repo.path, "uncompressed-objects-cache", loosePath(checksum));
 
   if (!zerosized && !unreadable && !ctx.forceCopy) {
     const repoUser = repo.mode === "bare-user" || repo.mode === "bare-user-only";
@@ -314,30 +295,66 @@ async function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: strin
         repoUser ? "User repository mode requires user checkout mode to hardlink" : "Bare repository mode cannot hardlink in user checkout mode",
       );
     }
-    if (hardlinkable && !bareUserSymlink) result = await hardlink(ctx, p.objectPath, dest, name, checksum, true);
-    else if (ctx.cache && ctx.user) result = await hardlink(ctx, cachePath, dest, name, checksum, true);
+    let source: string | undefined;
+    if (hardlinkable && !bareUserSymlink) source = p.objectPath;
+    else if (ctx.cache && ctx.user) source = cachePath(ctx, checksum);
+    if (source !== undefined) {
+      const r = hardlink(ctx, source, dest, name, checksum, true);
+      if (r === "not-supported") return afterLink(ctx, p, dir, dest, name, isSymlink, zerosized, unreadable);
+      if (r === "linked" || r === "skip-existed") return;
+      return r.then((res) => (res === "not-supported" ? afterLink(ctx, p, dir, dest, name, isSymlink, zerosized, unreadable) : undefined));
+    }
   }
+  return afterLink(ctx, p, dir, dest, name, isSymlink, zerosized, unreadable);
+}
 
-  if (result === "not-supported" && ctx.cache && ctx.user && !isSymlink && !zerosized && !unreadable) {
+function cachePath(ctx: Ctx, checksum: string): string {
+  return join(ctx.repo.path, "uncompressed-objects-cache", loosePath(checksum));
+}
+
+/** No hardlink was made: fill the uncompressed cache and link from it, or copy. */
+function afterLink(ctx: Ctx, p: Probed, dir: string, dest: string, name: string, isSymlink: boolean, zerosized: boolean, unreadable: boolean): Promise<void> | undefined {
+  const { checksum } = p;
+  if (ctx.cache && ctx.user && !isSymlink && !zerosized && !unreadable) {
+    const cached = cachePath(ctx, checksum);
+    const linkFromCache = (): Promise<void> | undefined => {
+      let r;
+      try {
+        r = hardlink(ctx, cached, dest, name, checksum, false);
+      } catch (e) {
+        throw prefixError(`Using new cached uncompressed hardlink of ${checksum} to ${name}`, e);
+      }
+      const next = (res: LinkResult) => (res === "not-supported" ? copy(ctx, p, dir, dest, name, unreadable) : undefined);
+      if (typeof r === "string") return next(r);
+      return r.then(next, (e: unknown) => {
+        throw prefixError(`Using new cached uncompressed hardlink of ${checksum} to ${name}`, e);
+      });
+    };
+    let unpacked;
     try {
-      await unpackToCache(ctx, p, cachePath);
+      unpacked = unpackToCache(ctx, p, cached);
     } catch (e) {
       throw prefixError(`Unpacking loose object ${checksum}`, e);
     }
-    try {
-      result = await hardlink(ctx, cachePath, dest, name, checksum, false);
-    } catch (e) {
-      throw prefixError(`Using new cached uncompressed hardlink of ${checksum} to ${name}`, e);
-    }
+    if (!unpacked) return linkFromCache();
+    return unpacked.then(linkFromCache, (e: unknown) => {
+      throw prefixError(`Unpacking loose object ${checksum}`, e);
+    });
   }
+  return copy(ctx, p, dir, dest, name, unreadable);
+}
 
-  if (result === "not-supported") {
-    try {
-      await copyOut(ctx, p, dir, dest, name, unreadable ? p.meta.mode | 0o400 : p.meta.mode);
-    } catch (e) {
-      throw prefixError(`Copy checkout of ${checksum} to ${name}`, e);
-    }
+function copy(ctx: Ctx, p: Probed, dir: string, dest: string, name: string, unreadable: boolean): Promise<void> | undefined {
+  const fail = (e: unknown) => prefixError(`Copy checkout of ${p.checksum} to ${name}`, e);
+  let r;
+  try {
+    r = copyOut(ctx, p, dir, dest, name, unreadable ? p.meta.mode | 0o400 : p.meta.mode);
+  } catch (e) {
+    throw fail(e);
   }
+  return r?.catch((e: unknown) => {
+    throw fail(e);
+  });
 }
 
 function prefixError(prefix: string, e: unknown): CheckoutError {
@@ -351,12 +368,14 @@ function stbufEqual(a: { mode: bigint; size: bigint; uid: bigint; gid: bigint },
   return a.uid === b.uid && a.gid === b.gid;
 }
 
-/** checkout_file_hardlink: link `src` to `dest`, resolving an existing `dest` per the overwrite mode. */
-async function hardlink(ctx: Ctx, src: string, dest: string, name: string, checksum: string, allowNoent: boolean): Promise<LinkResult> {
+/**
+ * checkout_file_hardlink: link `src` to `dest`, resolving an existing `dest`
+ * per the overwrite mode. Synchronous except when an existing file's content
+ * must be checksummed (union modes).
+ */
+function hardlink(ctx: Ctx, src: string, dest: string, name: string, checksum: string, allowNoent: boolean): LinkResult | Promise<LinkResult> {
   try {
-    await link(src, dest);
-    await linked(ctx, dest, checksum);
-    return "linked";
+    linkSync(src, dest);
   } catch (e) {
     const code = errnoOf(e);
     if (!ctx.requireHardlinks && (code === "EMLINK" || code === "EXDEV" || code === "EPERM")) return "not-supported";
@@ -368,25 +387,39 @@ async function hardlink(ctx: Ctx, src: string, dest: string, name: string, check
       case "union-add":
         return "skip-existed";
       case "union":
-      case "union-identical": {
-        const [s, d] = await Promise.all([lstat(src, { bigint: true }), lstat(dest, { bigint: true })]);
-        let identical = s.dev === d.dev && s.ino === d.ino;
-        if (!identical && stbufEqual(s, d)) identical = (await checksumPath(dest, d, checksumFlags(ctx))) === checksum;
-        if (identical) return "skip-existed";
-        if (ctx.overwrite === "union-identical") throw errnoError(`Hardlinking ${loosePath(checksum)} to ${name}`, e);
-        const tmp = join(ctx.repo.tmpDir, tempName("checkout-union-"));
-        await link(src, tmp);
-        try {
-          if (ctx.whiteouts) await rmRf(dest);
-          await rename(tmp, dest);
-        } catch (err) {
-          await unlink(tmp).catch(() => undefined);
-          throw errnoError(`renameat(${name})`, err);
-        }
-        await linked(ctx, dest, checksum);
-        return "linked";
-      }
+      case "union-identical":
+        return replaceLink(ctx, src, dest, name, checksum, e);
     }
+  }
+  linked(ctx, dest, checksum);
+  return "linked";
+}
+
+async function replaceLink(ctx: Ctx, src: string, dest: string, name: string, checksum: string, e: unknown): Promise<LinkResult> {
+  const s = lstatSync(src, { bigint: true });
+  const d = lstatSync(dest, { bigint: true });
+  let identical = s.dev === d.dev && s.ino === d.ino;
+  if (!identical && stbufEqual(s, d)) identical = (await checksumPath(dest, d, checksumFlags(ctx))) === checksum;
+  if (identical) return "skip-existed";
+  if (ctx.overwrite === "union-identical") throw errnoError(`Hardlinking ${loosePath(checksum)} to ${name}`, e);
+  const tmp = join(ctx.repo.tmpDir, tempName("checkout-union-"));
+  linkSync(src, tmp);
+  try {
+    if (ctx.whiteouts) rmRf(dest);
+    renameSync(tmp, dest);
+  } catch (err) {
+    unlinkQuiet(tmp);
+    throw errnoError(`renameat(${name})`, err);
+  }
+  linked(ctx, dest, checksum);
+  return "linked";
+}
+
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone, or never made
   }
 }
 
@@ -395,173 +428,242 @@ function checksumFlags(ctx: Ctx): { ignoreXattrs: boolean; canonical: boolean } 
   return { ignoreXattrs: ctx.disableXattrs || userOnly, canonical: userOnly };
 }
 
-async function linked(ctx: Ctx, dest: string, checksum: string): Promise<void> {
+function linked(ctx: Ctx, dest: string, checksum: string): void {
   ctx.stats.hardlinked++;
   if (ctx.devino) {
-    const st = await lstat(dest, { bigint: true });
+    const st = lstatSync(dest, { bigint: true });
     ctx.devino.set(st.dev, st.ino, checksum);
   }
 }
 
 /** The legacy archive-mode cache: an uncompressed copy (setuid/setgid dropped) that user checkouts hardlink. */
-async function unpackToCache(ctx: Ctx, p: ProbedFile, cachePath: string): Promise<void> {
+function unpackToCache(ctx: Ctx, p: Probed, cached: string): Promise<void> | undefined {
   const tmp = join(ctx.repo.tmpDir, tempName("tmpcache-"));
-  await writePayload(ctx, p, tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, ctx.cacheFsync);
-  try {
-    await chmod(tmp, p.meta.mode & 0o7777 & ~0o6000);
-    await mkdir(join(cachePath, ".."), { recursive: true, mode: 0o775 });
+  const place = () => {
     try {
-      await link(tmp, cachePath);
-    } catch (e) {
-      if (errnoOf(e) !== "EEXIST") throw e;
+      chmodSync(tmp, p.meta.mode & 0o7777 & ~0o6000);
+      const parent = join(cached, "..");
+      if (!ctx.cacheDirs.has(parent)) {
+        mkdirSync(parent, { recursive: true, mode: 0o775 });
+        ctx.cacheDirs.add(parent);
+      }
+      try {
+        linkSync(tmp, cached);
+      } catch (e) {
+        if (errnoOf(e) !== "EEXIST") throw e;
+      }
+    } finally {
+      unlinkQuiet(tmp);
     }
-  } finally {
-    await unlink(tmp).catch(() => undefined);
+  };
+  let w;
+  try {
+    w = writePayload(ctx, p, tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, ctx.cacheFsync);
+  } catch (e) {
+    unlinkQuiet(tmp);
+    throw e;
   }
-}
-
-/** Write a regular file's payload to a new file at `path` (created with `flags`). */
-async function writePayload(ctx: Ctx, p: ProbedFile, path: string, flags: number, fsync: boolean): Promise<void> {
-  const { repo } = ctx;
-  if (!repo.isArchive && p.size > 0 && !fsync) {
-    // copy_file_range (or a reflink) straight from the object.
-    await copyFile(p.objectPath, path, flags & FS.O_EXCL ? FS.COPYFILE_EXCL : 0);
+  if (!w) {
+    place();
     return;
   }
-  const fh = await open(path, flags, 0o600);
-  // A plain async sink: FileHandle write streams with autoClose:false never emit 'close', stalling pipeline().
-  const sink = async (src: AsyncIterable<Buffer>) => {
-    for await (const chunk of src) await fh.write(chunk);
-  };
+  return w.then(place, (e: unknown) => {
+    unlinkQuiet(tmp);
+    throw e;
+  });
+}
+
+/** One buffer for the rare synchronous read/write loop (bare objects with fsync). */
+let copyBuf: Buffer | undefined;
+
+/**
+ * Write a regular file's payload to a new file at `path` (created with
+ * `flags`). Synchronous unless an archive payload is too large to inflate in
+ * one piece.
+ */
+function writePayload(ctx: Ctx, p: Probed, path: string, flags: number, fsync: boolean): Promise<void> | undefined {
+  const { repo } = ctx;
+  if (!repo.isArchive && p.size > 0 && !fsync) {
+    // A reflink where the filesystem has them, else copy_file_range, straight from the object.
+    copyFileSync(p.objectPath, path, (flags & FS.O_EXCL ? FS.COPYFILE_EXCL : 0) | FS.COPYFILE_FICLONE);
+    return;
+  }
+  const fd = openSync(path, flags, 0o600);
+  let closeLater = false;
   try {
     if (p.size > 0) {
       if (!repo.isArchive) {
-        await pipeline(createReadStream(p.objectPath), sink);
-      } else if (p.size <= 1 << 20) {
-        const raw = await readFile(p.objectPath);
-        const off = 8 + raw.readUInt32BE(0);
-        await fh.write(await inflateRaw(raw.subarray(off)));
+        copyFdSync(p.objectPath, fd);
+      } else if (p.raw && p.size <= 1 << 20) {
+        writeAllSync(fd, inflateRawSync(p.raw.subarray(p.payloadOffset)));
       } else {
-        const hdr = Buffer.alloc(4);
-        const src = await open(p.objectPath, "r");
-        try {
-          await src.read(hdr, 0, 4, 0);
-        } finally {
-          await src.close();
-        }
-        await pipeline(createReadStream(p.objectPath, { start: 8 + hdr.readUInt32BE(0) }), createInflateRaw(), sink);
+        closeLater = true;
+        return streamArchivePayload(p, fd, fsync).finally(() => closeSync(fd));
       }
     }
-    if (fsync) await fh.sync();
+    if (fsync) fsyncSync(fd);
   } finally {
-    await fh.close();
+    if (!closeLater) closeSync(fd);
   }
 }
 
-async function objectXattrs(ctx: Ctx, p: ProbedFile): Promise<Xattrs> {
+function writeAllSync(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+function copyFdSync(src: string, fd: number): void {
+  const sfd = openSync(src, "r");
+  try {
+    copyBuf ??= Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = readSync(sfd, copyBuf, 0, copyBuf.length, null);
+      if (n === 0) break;
+      writeAllSync(fd, copyBuf.subarray(0, n));
+    }
+  } finally {
+    closeSync(sfd);
+  }
+}
+
+async function streamArchivePayload(p: Probed, fd: number, fsync: boolean): Promise<void> {
+  const hdr = Buffer.allocUnsafe(4);
+  const sfd = openSync(p.objectPath, "r");
+  try {
+    readSync(sfd, hdr, 0, 4, 0);
+  } finally {
+    closeSync(sfd);
+  }
+  await pipeline(createReadStream(p.objectPath, { start: 8 + hdr.readUInt32BE(0) }), createInflateRaw(), async (src: AsyncIterable<Buffer>) => {
+    for await (const chunk of src) writeAllSync(fd, chunk);
+  });
+  if (fsync) fsyncSync(fd);
+}
+
+function objectXattrs(ctx: Ctx, p: Probed): Xattrs {
   if (ctx.user) return [];
   if (p.xattrsLoaded) return p.meta.xattrs;
-  return getXattrs(p.objectPath);
+  return getXattrsSync(p.objectPath);
 }
 
 /** create_file_copy_from_input_at */
-async function copyOut(ctx: Ctx, p: ProbedFile, dir: string, dest: string, name: string, mode: number): Promise<void> {
+function copyOut(ctx: Ctx, p: Probed, dir: string, dest: string, name: string, mode: number): Promise<void> | undefined {
   const { meta } = p;
-  const xattrs = await objectXattrs(ctx, p);
+  const xattrs = objectXattrs(ctx, p);
   if ((meta.mode & S_IFMT) === S_IFLNK) {
-    const target = meta.symlinkTarget;
-    try {
-      await symlink(target, dest);
-    } catch (e) {
-      if (errnoOf(e) !== "EEXIST") throw errnoError("symlinkat", e);
-      switch (ctx.overwrite) {
-        case "none":
-          throw errnoError("symlinkat", e);
-        case "union":
-          if (ctx.whiteouts) await rmRf(dest);
-          else {
-            try {
-              await unlink(dest);
-            } catch (err) {
-              if (errnoOf(err) !== "ENOENT") throw errnoError(`unlinkat(${name})`, err);
-            }
-          }
-          try {
-            await symlink(target, dest);
-          } catch (err) {
-            throw errnoError("symlinkat", err);
-          }
-          // ostree returns here without chown/xattrs (its union case falls through to union-add).
-          ctx.stats.copied++;
-          return;
-        case "union-add":
-          return;
-        case "union-identical": {
-          const st = await lstat(dest);
-          if (st.isSymbolicLink() && (await readlink(dest)) === target) return;
-          throw errnoError("symlinkat", e);
-        }
-      }
-    }
-    if (!ctx.user) {
-      await lchown(dest, meta.uid, meta.gid);
-      if (xattrs.length) await setXattrs(dest, xattrs);
-    }
-    ctx.stats.copied++;
+    copySymlink(ctx, p, dest, name, xattrs);
     return;
   }
 
   const finalMode = (ctx.user ? mode & ~0o6000 : mode) & 0o7777;
-  const finish = async (path: string) => {
+  const finish = (path: string) => {
     if (!ctx.user) {
-      await chown(path, meta.uid, meta.gid);
-      if (xattrs.length) await setXattrs(path, xattrs);
+      chownSync(path, meta.uid, meta.gid);
+      if (xattrs.length) setXattrsSync(path, xattrs);
     }
-    await chmod(path, finalMode);
+    chmodSync(path, finalMode);
   };
   const excl = FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL;
 
   if (ctx.overwrite === "none" || ctx.overwrite === "union-add") {
-    try {
-      await writePayload(ctx, p, dest, excl, ctx.fsync);
-    } catch (e) {
-      if (errnoOf(e) === "EEXIST" && ctx.overwrite === "union-add") return;
+    const failed = (e: unknown) => {
+      if (errnoOf(e) === "EEXIST" && ctx.overwrite === "union-add") return true;
       throw errnoError(errnoOf(e) === "EEXIST" ? "linkat" : "open", e);
+    };
+    const done = () => {
+      finish(dest);
+      ctx.stats.copied++;
+    };
+    let w;
+    try {
+      w = writePayload(ctx, p, dest, excl, ctx.fsync);
+    } catch (e) {
+      failed(e);
+      return;
     }
-    await finish(dest);
-    ctx.stats.copied++;
-    return;
+    if (!w) {
+      done();
+      return;
+    }
+    return w.then(done, (e: unknown) => {
+      failed(e);
+    });
   }
+  return copyUnion(ctx, p, dir, dest, finish, excl);
+}
 
+function copySymlink(ctx: Ctx, p: Probed, dest: string, name: string, xattrs: Xattrs): void {
+  const { meta } = p;
+  const target = meta.symlinkTarget;
+  try {
+    symlinkSync(target, dest);
+  } catch (e) {
+    if (errnoOf(e) !== "EEXIST") throw errnoError("symlinkat", e);
+    switch (ctx.overwrite) {
+      case "none":
+        throw errnoError("symlinkat", e);
+      case "union":
+        if (ctx.whiteouts) rmRf(dest);
+        else {
+          try {
+            unlinkSync(dest);
+          } catch (err) {
+            if (errnoOf(err) !== "ENOENT") throw errnoError(`unlinkat(${name})`, err);
+          }
+        }
+        try {
+          symlinkSync(target, dest);
+        } catch (err) {
+          throw errnoError("symlinkat", err);
+        }
+        // ostree returns here without chown/xattrs (its union case falls through to union-add).
+        ctx.stats.copied++;
+        return;
+      case "union-add":
+        return;
+      case "union-identical": {
+        const st = lstatSync(dest);
+        if (st.isSymbolicLink() && readlinkSync(dest) === target) return;
+        throw errnoError("symlinkat", e);
+      }
+    }
+  }
+  if (!ctx.user) {
+    lchownSync(dest, meta.uid, meta.gid);
+    if (xattrs.length) setXattrsSync(dest, xattrs);
+  }
+  ctx.stats.copied++;
+}
+
+/** Union modes: build under a temporary name in the same directory, then move it into place. */
+async function copyUnion(ctx: Ctx, p: Probed, dir: string, dest: string, finish: (path: string) => void, excl: number): Promise<void> {
   if (ctx.overwrite === "union-identical") {
     let st;
     try {
-      st = await lstat(dest, { bigint: true });
+      st = lstatSync(dest, { bigint: true });
     } catch (e) {
       if (errnoOf(e) !== "ENOENT") throw e;
     }
     if (st && (await checksumPath(dest, st, checksumFlags(ctx))) === p.checksum) return;
   }
-
-  // Union modes: build under a temporary name in the same directory, then move it into place.
   const tmp = join(dir, tempName(".ostree-checkout-"));
   try {
     await writePayload(ctx, p, tmp, excl, ctx.fsync);
-    await finish(tmp);
+    finish(tmp);
     if (ctx.overwrite === "union") {
       if (ctx.whiteouts) {
-        await rmRf(dest);
-        await link(tmp, dest);
+        rmRf(dest);
+        linkSync(tmp, dest);
       } else {
-        await rename(tmp, dest);
+        renameSync(tmp, dest);
       }
     } else {
-      await link(tmp, dest);
+      linkSync(tmp, dest);
     }
   } catch (e) {
     throw errnoError(errnoOf(e) === "EEXIST" ? "linkat" : "renameat", e);
   } finally {
-    await unlink(tmp).catch(() => undefined);
+    unlinkQuiet(tmp);
   }
   ctx.stats.copied++;
 }

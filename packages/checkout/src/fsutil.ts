@@ -1,38 +1,16 @@
 import { randomBytes } from "node:crypto";
 import type { BigIntStats, Stats } from "node:fs";
-import { open, readFile, readlink, rm } from "node:fs/promises";
-import { getAttribute, listAttributes, setAttribute } from "@napi-rs/xattr";
+import { rmSync } from "node:fs";
+import { open, readFile, readlink } from "node:fs/promises";
+import { getAttribute, getAttributeSync, listAttributes, listAttributesSync, setAttributeSync } from "@napi-rs/xattr";
 import { contentHasher, S_IFLNK, S_IFMT, S_IFREG, type FileMeta, type Xattrs } from "@ostree-ts/objstore";
-
-/** A bounded number of concurrent filesystem operations. */
-export class Limiter {
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
-
-  constructor(readonly limit: number) {}
-
-  async acquire(): Promise<void> {
-    if (this.active < this.limit) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((r) => this.waiters.push(r));
-  }
-
-  /** Hand the slot to the next waiter, or free it. */
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.active--;
-  }
-}
 
 export function tempName(prefix: string): string {
   return `${prefix}${randomBytes(6).toString("hex")}`;
 }
 
-export async function setXattrs(path: string, xattrs: Xattrs): Promise<void> {
-  for (const [name, value] of xattrs) await setAttribute(path, name, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+export function setXattrsSync(path: string, xattrs: Xattrs): void {
+  for (const [name, value] of xattrs) setAttributeSync(path, name, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
 }
 
 /** xattrs of a path (not following symlinks), sorted by name as ostree stores them. */
@@ -51,9 +29,23 @@ export async function getXattrs(path: string): Promise<Xattrs> {
   return out;
 }
 
+/** getXattrs without the threadpool, for the checkout loop. */
+export function getXattrsSync(path: string): Xattrs {
+  let names: string[];
+  try {
+    names = listAttributesSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    if (code === "ENOTSUP" || code === "EOPNOTSUPP") return [];
+    throw e;
+  }
+  names.sort();
+  return names.map((n) => [n, new Uint8Array(getAttributeSync(path, n) ?? Buffer.alloc(0))] as const);
+}
+
 /** `rm -rf` of one entry; a symlink is removed, never followed. */
-export async function rmRf(path: string): Promise<void> {
-  await rm(path, { recursive: true, force: true });
+export function rmRf(path: string): void {
+  rmSync(path, { recursive: true, force: true });
 }
 
 /**
