@@ -1,7 +1,10 @@
 // Both directions against the real ostree 2022.7: we apply ostree's deltas,
 // ostree applies ours, and `ostree fsck` / our object store agree.
-import { cpSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { cpSync, createReadStream, readdirSync, readFileSync, writeFileSync, mkdirSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join, normalize } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeInterop, ostree, runOstree, sh, SPEC_DIR, tempDir } from "@ostree-ts/interop";
 import { ObjectType, Repo } from "@ostree-ts/objstore";
@@ -20,6 +23,32 @@ import {
   showDelta,
 } from "../src/index.js";
 import { noise, text } from "./tree.js";
+
+/** A static file server for a repo (ostree's pull runs as a child process, so this must not block). */
+async function serve(root: string): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const path = join(root, normalize(decodeURIComponent(new URL(req.url!, "http://x").pathname)));
+    try {
+      if (!statSync(path).isFile()) throw new Error("not a file");
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200);
+    createReadStream(path).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+function ostreeAsync(args: string[]): Promise<{ status: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("ostree", args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (status) => resolve({ status: status ?? -1, stderr }));
+  });
+}
 
 function repoWithFrom(dir: string, src: string, from: string, mode: string): string {
   ostree(["init", `--repo=${dir}`, `--mode=${mode}`]);
@@ -187,6 +216,26 @@ describeInterop("real ostree ↔ ostree-ts on a larger generated tree (fallbacks
     ostree(["static-delta", "generate", `--repo=${repo}`, `--from=${c1}`, `--to=${c2}`, "--max-chunk-size=1", "--min-fallback-size=0", `--filename=${theirsFile}`]);
     const theirs = (await loadDelta(theirsFile)).superblock.parts.reduce((s, p) => s + p.size, 0);
     expect(ours).toBeLessThanOrEqual(theirs);
+  });
+
+  it("ostree pulls over HTTP with --require-static-deltas using our delta with a fallback entry", async () => {
+    const served = join(tmp.path, "served");
+    cpSync(repo, served, { recursive: true });
+    const r = await generateDelta(await Repo.open(served), { from: c1, to: c2, minFallbackSize: 1, maxChunkSize: 1 });
+    expect(r.fallbacks).toHaveLength(1);
+    ostree(["summary", "-u", `--repo=${served}`]);
+    const { url, server } = await serve(served);
+    try {
+      const dst = repoWithFrom(join(tmp.path, "pulled"), repo, c1, "bare-user");
+      ostree(["remote", "add", `--repo=${dst}`, "--no-gpg-verify", "origin", url]);
+      const pull = await ostreeAsync(["pull", `--repo=${dst}`, "--require-static-deltas", "origin", "b"]);
+      expect(pull.stderr).toBe("");
+      expect(pull.status).toBe(0);
+      expect(ostree(["rev-parse", `--repo=${dst}`, "origin:b"]).trim()).toBe(c2);
+      ostree(["fsck", `--repo=${dst}`]);
+    } finally {
+      server.close();
+    }
   });
 
   it("we apply ostree's delta with a fallback entry once the fallback object is fetched", async () => {
