@@ -44,8 +44,11 @@ export async function probeFile(repo: Repo, checksum: string): Promise<ProbedFil
   try {
     st = await lstat(objectPath);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(checksum, "file");
-    throw e;
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    // ostree reads objects missing here from the `core.parent` repo; its objects are in its own mode.
+    const parent = await repo.parentRepo();
+    if (parent) return probeFile(parent, checksum);
+    throw new ObjectNotFoundError(checksum, "file");
   }
   if (st.isDirectory()) throw new CorruptObjectError(checksum, "file", `object ${objectPath} is a directory`);
   switch (repo.mode) {

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, type Stats } from "node:fs";
 import { constants as FS } from "node:fs";
-import { type FileHandle, lstat, open, readdir, readlink, rm, rmdir, unlink } from "node:fs/promises";
+import { type FileHandle, lstat, open, readdir, readlink, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
@@ -10,6 +10,7 @@ import { variant, type Variant } from "@ostree-ts/gvariant";
 import { sha256Hex } from "./checksum.js";
 import type { FileMeta } from "./content.js";
 import { parseTimestamp } from "./datetime.js";
+import { GStrHashMap } from "./ghash.js";
 import { InvalidArgumentError, OstreeError } from "./errors.js";
 import {
   encodeCommit,
@@ -24,7 +25,8 @@ import { CommitModifier, type EntryInfo, type ModifierOptions } from "./modifier
 import { MutableTree, PENDING, writeMtree } from "./mtree.js";
 import { ObjectType } from "./object-types.js";
 import { DEFAULT_CONCURRENCY, mapLimit, TaskPool } from "./pool.js";
-import { resolveRev, setRef, validateRef } from "./refs.js";
+import { setRef, validateRef, validateRemoteName } from "./refs.js";
+import { parseRefspec, resolveRev } from "./rev.js";
 import { readXattrs, type PayloadSource, type Repo } from "./repo.js";
 import { SizeIndex, writeArchiveContentPako } from "./sizes.js";
 import { importTar } from "./tar-import.js";
@@ -39,7 +41,9 @@ export interface CommitProgress {
 
 export interface CommitOptions extends ModifierOptions {
   tree: readonly TreeSource[];
-  /** Ref to move to the new commit (refs/heads). Required unless `orphan`. */
+  /** `--base`: a commit whose tree is loaded first, without modifiers; the sources overlay it. */
+  base?: string;
+  /** Ref to move to the new commit: `ref` (refs/heads) or `remote:ref` (refs/remotes). Required unless `orphan`. */
   branch?: string;
   subject?: string;
   body?: string;
@@ -53,9 +57,19 @@ export interface CommitOptions extends ModifierOptions {
   detachedMetadata?: MetadataDict;
   bindRefs?: readonly string[];
   noBindings?: boolean;
+  /** `--bootable`: add `ostree.bootable` and `ostree.linux` from the kernel in /usr/lib/modules/VERSION/vmlinuz. */
+  bootable?: boolean;
   skipIfUnchanged?: boolean;
   /** Flush the filesystem (syncfs) before the ref moves. Default: config core.fsync (true). */
   fsync?: boolean;
+  /**
+   * `--link-checkout-speedup`: files that are hardlinks of this repo's (or its
+   * parent's) `.file` objects reuse that object's checksum when the modifier
+   * leaves their metadata unchanged (bare-user: the metadata stored in the object).
+   */
+  linkCheckoutSpeedup?: boolean;
+  /** `-I/--devino-canonical`: such hardlinks are taken as is, before any modifier or filter. */
+  devinoCanonical?: boolean;
   /** `--tar-autocreate-parents`. */
   tarAutocreateParents?: boolean;
   concurrency?: number;
@@ -63,10 +77,14 @@ export interface CommitOptions extends ModifierOptions {
 }
 
 export interface CommitStats {
+  /** Content objects written or found already present (ostree's "Content Total"). */
   contentObjects: number;
   contentBytes: number;
+  /** Metadata object writes, present ones included (ostree's "Metadata Total"). */
   metadataObjects: number;
   directories: number;
+  /** Files whose checksum came from the dev/ino of a repo object (ostree's "Content Cache Hits"). */
+  devinoHits: number;
 }
 
 export interface CommitResult {
@@ -109,6 +127,8 @@ function kindOf(st: Stats): string {
 }
 
 const utf8Fatal = new TextDecoder("utf-8", { fatal: true });
+/** Temp files this package and Repo create in a repo's tmp/ (see addDirSource). */
+const REPO_TEMP_NAME = /^(tmpobject|tmpfile|spool)-[0-9a-f]{16}$/;
 /** Directory paths at least this long are opened and reached through /proc/self/fd. */
 const ANCHOR_PATH_LENGTH = 3000;
 /** Payloads above this are spooled to a temp file instead of held in memory (tar members, archive re-reads). */
@@ -118,7 +138,9 @@ export const SPOOL_THRESHOLD = 1 << 20;
 export class CommitContext {
   readonly pool: TaskPool;
   readonly sizes: SizeIndex | null;
-  readonly stats: CommitStats = { contentObjects: 0, contentBytes: 0, metadataObjects: 0, directories: 0 };
+  readonly stats: CommitStats = { contentObjects: 0, contentBytes: 0, metadataObjects: 0, directories: 0, devinoHits: 0 };
+  /** dev:ino → checksum of the repo's `.file` objects, with --link-checkout-speedup. */
+  devino: Map<string, string> | null = null;
   private readonly dirmetas = new Set<string>();
   private readonly hardlinks = new Map<string, Promise<string>>();
 
@@ -137,10 +159,10 @@ export class CommitContext {
     const checksum = sha256Hex(bytes);
     this.sizes?.add(checksum, ObjectType.DirMeta, bytes.length, bytes.length);
     this.stats.directories++;
+    this.stats.metadataObjects++;
     if (!this.dirmetas.has(checksum)) {
       this.dirmetas.add(checksum);
       await this.repo.writeMetadata(ObjectType.DirMeta, bytes, checksum);
-      this.stats.metadataObjects++;
     }
     return checksum;
   }
@@ -173,6 +195,21 @@ export class CommitContext {
     return checksum;
   }
 
+  /** `--consume` into bare/bare-user-only: the file itself becomes the object (renamed into objects/). */
+  async adoptFile(path: string, meta: FileMeta, abs: string, size: number): Promise<string> {
+    let checksum: string;
+    try {
+      checksum = await this.repo.adoptContent(meta, abs, size);
+    } catch (e) {
+      if (e instanceof OstreeError) throw e;
+      throw new SourceReadError(path, e);
+    }
+    this.stats.contentObjects++;
+    this.stats.contentBytes += size;
+    this.options.onProgress?.({ contentObjects: this.stats.contentObjects, contentBytes: this.stats.contentBytes });
+    return checksum;
+  }
+
   /** Same inode with the same final metadata → one read; each name still gets the object. */
   writeFileDevIno(st: Stats, path: string, meta: FileMeta, source: PayloadSource, unpacked: number): Promise<string> {
     if (st.nlink < 2 || !st.isFile()) return this.writeFile(path, meta, source, unpacked);
@@ -181,6 +218,9 @@ export class CommitContext {
     if (!p) {
       p = this.writeFile(path, meta, source, unpacked);
       this.hardlinks.set(key, p);
+    } else {
+      // ostree writes each name; the second write finds the object present.
+      this.stats.contentObjects++;
     }
     return p;
   }
@@ -227,12 +267,25 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
       throw new SourceReadError(rel, e);
     }
   };
-  const rootSt = await readMeta(root);
-  if (!rootSt.isDirectory()) throw new SourceReadError(root, new Error("Not a directory"));
+  let rootSt: Stats;
+  try {
+    rootSt = await stat(root);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === "ENOENT") throw new SourceReadError(`opendir(${root})`, new Error("No such file or directory"));
+    throw new SourceReadError(root, e);
+  }
+  if (!rootSt.isDirectory()) throw new SourceReadError(`opendir(${root})`, new Error("Not a directory"));
+  // ostree stages objects in O_TMPFILE files nobody can see; ours are named files in the repo's
+  // tmp/, so a tree that contains the repo would see them come and go: they are not listed.
+  const repoTmp = await stat(repo.tmpDir).catch(() => null);
+  const isRepoTmp = (st: Stats) => repoTmp !== null && st.dev === repoTmp.dev && st.ino === repoTmp.ino;
+  // ostree adopts (renames) consumed regular files into bare and bare-user-only repos on the same device.
+  const objectsDev = consume && (repo.mode === "bare" || repo.mode === "bare-user-only") ? (await stat(join(repo.path, "objects"))).dev : -1;
 
   const consumedDirs: string[] = [];
   const anchors: FileHandle[] = [];
-  const stack: Array<{ abs: string; rel: string; node: MutableTree }> = [];
+  const stack: Array<{ abs: string; rel: string; node: MutableTree; st: Stats }> = [];
   // Node has no openat(): below this length a directory is reached by its
   // path; deeper ones through an open fd (/proc/self/fd/N), so trees nested
   // past PATH_MAX still commit, as they do with ostree.
@@ -255,7 +308,7 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
     const { allow, info } = modifier.apply(rel, entryInfo(st));
     if (!allow) return false;
     node.setMetadataChecksum(await ctx.writeDirMeta(info, xattrsOf(abs, rel)));
-    stack.push({ abs, rel, node });
+    stack.push({ abs, rel, node, st });
     return true;
   };
   try {
@@ -270,6 +323,7 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
     } catch (e) {
       throw new SourceReadError(dir.abs, e);
     }
+    if (isRepoTmp(dir.st)) names = names.filter((n) => !REPO_TEMP_NAME.test(n.toString("latin1")));
     const entries = await mapLimit(names, 64, async (raw) => {
       let name: string;
       try {
@@ -294,9 +348,31 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
         continue;
       }
       if (!st.isFile() && !st.isSymbolicLink()) throw new UnsupportedFileTypeError(rel, kindOf(st));
-      const { allow, info } = modifier.apply(rel, entryInfo(st));
+      const hit = ctx.devino?.get(`${st.dev}:${st.ino}`);
+      if (hit !== undefined && ctx.options.devinoCanonical) {
+        dir.node.replaceFile(name, hit);
+        ctx.stats.devinoHits++;
+        if (consume) await rm(abs, { force: true });
+        continue;
+      }
+      // A bare-user checkout's hardlink carries the checkout user's ids: the object's stored metadata is the source.
+      let source: { info: EntryInfo; xattrs: Xattrs } | undefined;
+      if (hit !== undefined && repo.mode === "bare-user") {
+        const m = (await repo.openContent(hit)).meta;
+        source = { info: { uid: m.uid, gid: m.gid, mode: m.mode }, xattrs: m.xattrs };
+      }
+      const original = source?.info ?? entryInfo(st);
+      const { allow, info } = modifier.apply(rel, original);
       if (!allow) {
         if (consume) await rm(abs, { force: true });
+        continue;
+      }
+      // ostree counts skipped xattrs as modified (no on-disk xattrs to compare with).
+      const unmodified = info.uid === original.uid && info.gid === original.gid && info.mode === original.mode && !modifier.skipXattrs;
+      if (hit !== undefined && unmodified) {
+        dir.node.replaceFile(name, hit);
+        ctx.stats.devinoHits++;
+        if (consume) await unlink(abs);
         continue;
       }
       const node = dir.node;
@@ -310,10 +386,15 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
           } catch (e) {
             throw new SourceReadError(rel, e);
           }
-          const meta: FileMeta = { ...info, symlinkTarget: target.toString("utf8"), xattrs: xattrsOf(abs, rel) };
+          const meta: FileMeta = { ...info, symlinkTarget: target.toString("utf8"), xattrs: modifier.skipXattrs ? [] : (source?.xattrs ?? xattrsOf(abs, rel)) };
           checksum = await ctx.writeFile(rel, meta, { data: new Uint8Array(0) }, target.length);
         } else {
-          const meta: FileMeta = { ...info, symlinkTarget: "", xattrs: xattrsOf(abs, rel) };
+          const xattrs = modifier.skipXattrs ? [] : (source?.xattrs ?? xattrsOf(abs, rel));
+          const meta: FileMeta = { ...info, symlinkTarget: "", xattrs };
+          if (st.dev === objectsDev && (repo.mode === "bare-user-only" ? modifier.canonical : unmodified)) {
+            node.files.set(name, await ctx.adoptFile(rel, meta, abs, st.size));
+            return;
+          }
           checksum = await ctx.writeFileDevIno(st, rel, meta, { path: abs, size: st.size }, st.size);
         }
         node.files.set(name, checksum);
@@ -332,13 +413,16 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
   }
 }
 
-/** `--tree=ref=REV`: graft a commit's tree, or with a modifier rewrite it entry by entry as ostree does. */
-async function addRefSource(ctx: CommitContext, rev: string, mtree: MutableTree): Promise<void> {
+/**
+ * `--tree=ref=REV`: graft a commit's tree, or with a modifier rewrite it entry
+ * by entry as ostree does. `--base` (`asBase`) always grafts, before any source.
+ */
+async function addRefSource(ctx: CommitContext, rev: string, mtree: MutableTree, asBase = false): Promise<void> {
   const { repo, modifier } = ctx;
-  ctx.sizes?.clear();
+  if (!asBase) ctx.sizes?.clear();
   const checksum = (await resolveRev(repo, rev))!;
   const commit = await repo.readCommit(checksum);
-  if (!modifier.active) {
+  if (asBase || !modifier.active) {
     const stack: Array<{ node: MutableTree; tree: string; meta: string }> = [{ node: mtree, tree: commit.rootTree, meta: commit.rootMeta }];
     while (stack.length) {
       const { node, tree, meta } = stack.pop()!;
@@ -396,13 +480,18 @@ async function addRefSource(ctx: CommitContext, rev: string, mtree: MutableTree)
   await ctx.pool.drain();
 }
 
+const INT64_MAX = (1n << 63n) - 1n;
+
 function resolveTimestamp(t: CommitOptions["timestamp"]): number {
   if (t === undefined) {
     const env = process.env.SOURCE_DATE_EPOCH;
     if (env !== undefined) {
-      const m = /^\s*([+-]?\d+)/.exec(env);
+      // g_ascii_strtoll: leading space, sign, digits; ERANGE outside int64.
+      const m = /^[\t\n\v\f\r ]*([+-]?\d+)/.exec(env);
       if (!m) throw new InvalidArgumentError("Failed to convert SOURCE_DATE_EPOCH");
-      return Number(m[1]);
+      const v = BigInt(m[1]!);
+      if (v > INT64_MAX || v < -INT64_MAX - 1n) throw new InvalidArgumentError("Parsing SOURCE_DATE_EPOCH: Numerical result out of range");
+      return Number(v);
     }
     return Math.floor(Date.now() / 1000);
   }
@@ -443,14 +532,83 @@ export function commitMetadata(repo: Repo, o: Pick<CommitOptions, "metadata" | "
 }
 
 /**
+ * ostree_repo_scan_hardlinks: dev:ino of every `.file` object in the repo and
+ * its `core.parent` chain (archive repos have none: theirs are `.filez`).
+ */
+export async function scanHardlinks(repo: Repo): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const parent = await repo.parentRepo();
+  if (parent) for (const [k, v] of await scanHardlinks(parent)) out.set(k, v);
+  const objects = join(repo.path, "objects");
+  for (const prefix of await readdir(objects)) {
+    if (prefix.length !== 2) continue;
+    const names = await readdir(join(objects, prefix));
+    await mapLimit(names, 64, async (name) => {
+      if (!name.endsWith(".file") || name.length !== 67) return;
+      const st = await lstat(join(objects, prefix, name));
+      out.set(`${st.dev}:${st.ino}`, prefix + name.slice(0, 62));
+    });
+  }
+  return out;
+}
+
+/**
+ * ostree_commit_metadata_for_bootable: the one directory under
+ * /usr/lib/modules holding a `vmlinuz` names the kernel. Errors as ostree's
+ * (its OstreeRepoFile names the first missing path component).
+ */
+export async function findBootableKernel(repo: Repo, rootTree: string): Promise<string> {
+  let tree = await repo.readDirTree(rootTree);
+  let path = "";
+  for (const name of ["usr", "lib", "modules"]) {
+    path += `/${name}`;
+    const dir = tree.dirs.find((d) => d.name === name);
+    if (!dir) {
+      if (tree.files.some((f) => f.name === name)) throw new InvalidArgumentError(`Not a directory: ${path}`);
+      throw new InvalidArgumentError(`No such file or directory: ${path}`);
+    }
+    tree = await repo.readDirTree(dir.tree);
+  }
+  let release: string | null = null;
+  for (const d of tree.dirs) {
+    const sub = await repo.readDirTree(d.tree);
+    if (!sub.files.some((f) => f.name === "vmlinuz") && !sub.dirs.some((x) => x.name === "vmlinuz")) continue;
+    if (release !== null) throw new InvalidArgumentError("Multiple kernels found in /usr/lib/modules");
+    release = d.name;
+  }
+  if (release === null) throw new InvalidArgumentError("No kernel found in /usr/lib/modules");
+  return release;
+}
+
+/**
+ * `--bootable` rebuilds the metadata through a GVariantDict (a hash table),
+ * so the keys come out in GLib's hash order, the kernel keys included.
+ */
+function addBootableMetadata(metadata: Array<[string, Variant]>, release: string): Array<[string, Variant]> {
+  const dict = new GStrHashMap<Variant>();
+  for (const [k, v] of metadata) dict.set(k, v);
+  dict.set("ostree.bootable", variant("b", true));
+  dict.set("ostree.linux", variant("s", release));
+  return dict.entries();
+}
+
+/** `-b` as ostree takes it: `ref` or `remote:ref` (ostree_parse_refspec). */
+function branchRef(branch: string): { remote: string | null; ref: string } {
+  const spec = parseRefspec(branch);
+  if (spec.remote !== null) validateRemoteName(spec.remote);
+  validateRef(spec.ref);
+  return spec;
+}
+
+/**
  * Commit one or more trees (ostree commit). Objects are written first, then
  * the commit and its detached metadata, and only then does the branch move.
  */
 export async function commit(repo: Repo, options: CommitOptions): Promise<CommitResult> {
   const o = options;
   if (o.branch === undefined && !o.orphan) throw new InvalidArgumentError("A branch must be specified with --branch, or use --orphan");
-  if (o.branch !== undefined) validateRef(o.branch);
-  for (const r of o.bindRefs ?? []) validateRef(r);
+  // Bind refs are stored as given: ostree does not validate them.
+  const branch = o.branch !== undefined ? branchRef(o.branch) : null;
   if (o.tree.length === 0) throw new InvalidArgumentError("No tree to commit");
   const timestamp = resolveTimestamp(o.timestamp);
 
@@ -461,7 +619,9 @@ export async function commit(repo: Repo, options: CommitOptions): Promise<Commit
 
   const modifier = new CommitModifier(repo, o);
   const ctx = new CommitContext(repo, modifier, o);
+  if (o.linkCheckoutSpeedup || o.devinoCanonical) ctx.devino = await scanHardlinks(repo);
   const mtree = new MutableTree();
+  if (o.base !== undefined) await addRefSource(ctx, o.base, mtree, true);
   for (const src of o.tree) {
     if ("dir" in src) await addDirSource(ctx, src.dir, mtree);
     else if ("ref" in src) await addRefSource(ctx, src.ref, mtree);
@@ -483,7 +643,8 @@ export async function commit(repo: Repo, options: CommitOptions): Promise<Commit
     if (p.rootTree === rootTree && p.rootMeta === rootMeta) return { commit: parent, skipped: true, rootTree, rootMeta, stats: ctx.stats };
   }
 
-  const metadata = commitMetadata(repo, o);
+  let metadata = commitMetadata(repo, o);
+  if (o.bootable) metadata = addBootableMetadata(metadata, await findBootableKernel(repo, rootTree));
   if (ctx.sizes && ctx.sizes.size > 0) metadata.push(["ostree.sizes", ctx.sizes.toVariant()]);
   const bytes = encodeCommit({ metadata, parent, related: [], subject: o.subject ?? "", body: o.body ?? "", timestamp, rootTree, rootMeta });
   const checksum = await repo.writeMetadata(ObjectType.Commit, bytes);
@@ -491,6 +652,6 @@ export async function commit(repo: Repo, options: CommitOptions): Promise<Commit
   if (o.detachedMetadata) await repo.writeCommitMeta(checksum, o.detachedMetadata);
 
   if (o.fsync ?? repo.config.getBoolean("core", "fsync", true)) await syncfs(join(repo.path, "objects"));
-  if (o.branch !== undefined) await setRef(repo, { kind: "heads" }, o.branch, checksum);
+  if (branch) await setRef(repo, branch.remote !== null ? { kind: "remote", remote: branch.remote } : { kind: "heads" }, branch.ref, checksum);
   return { commit: checksum, skipped: false, rootTree, rootMeta, stats: ctx.stats };
 }

@@ -207,56 +207,12 @@ export async function pruneFromReachable(repo: Repo, reachable: ReachableSet, op
   });
 }
 
-/** Parse `--keep-younger-than`: ISO dates/times, `@EPOCH`, `N unit(s) ago`, `now`, `today`, `yesterday`. */
+/** Parse `--keep-younger-than` as `commit --timestamp` reads dates (parseTimestamp: absolute and relative forms). */
 export function parseDateSpec(spec: string, now = new Date()): Date {
-  const s = spec.trim().toLowerCase();
-  const fail = () => new PruneError(`Could not parse '${spec}'`);
-  if (s === "now") return now;
-  if (s === "today" || s === "yesterday") {
-    const d = new Date(now);
-    d.setHours(0, 0, 0, 0);
-    if (s === "yesterday") d.setDate(d.getDate() - 1);
-    return d;
-  }
-  const rel = /^(?:(\d+)\s*)?(second|sec|minute|min|hour|day|week|fortnight|month|year)s?(?:\s+ago)?$/.exec(s);
-  if (rel) {
-    const n = Number(rel[1] ?? 1) * (s.endsWith("ago") ? -1 : 1);
-    const d = new Date(now);
-    switch (rel[2]) {
-      case "second":
-      case "sec":
-        d.setSeconds(d.getSeconds() + n);
-        break;
-      case "minute":
-      case "min":
-        d.setMinutes(d.getMinutes() + n);
-        break;
-      case "hour":
-        d.setHours(d.getHours() + n);
-        break;
-      case "day":
-        d.setDate(d.getDate() + n);
-        break;
-      case "week":
-        d.setDate(d.getDate() + 7 * n);
-        break;
-      case "fortnight":
-        d.setDate(d.getDate() + 14 * n);
-        break;
-      case "month":
-        d.setMonth(d.getMonth() + n);
-        break;
-      case "year":
-        d.setFullYear(d.getFullYear() + n);
-        break;
-    }
-    return d;
-  }
-  // Absolute forms (dates, times with zones, @EPOCH) are read as `commit --timestamp` reads them.
   try {
-    return new Date(parseTimestamp(spec) * 1000);
+    return new Date(parseTimestamp(spec, now) * 1000);
   } catch {
-    throw fail();
+    throw new PruneError(`Could not parse '${spec}'`);
   }
 }
 

@@ -1,10 +1,29 @@
 import { randomBytes } from "node:crypto";
-import { constants as FS, createReadStream } from "node:fs";
+import {
+  closeSync,
+  constants as FS,
+  createReadStream,
+  fchmodSync,
+  fchownSync,
+  fdatasyncSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writevSync,
+} from "node:fs";
 import { type FileHandle, chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readFile, readlink, readdir, rename, rm, stat, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createDeflateRaw, createInflateRaw } from "node:zlib";
+import { promisify } from "node:util";
+import { createDeflateRaw, createInflateRaw, deflateRaw, deflateRawSync } from "node:zlib";
 import { getAttributeSync, listAttributesSync, setAttributeSync } from "@napi-rs/xattr";
 import { sha256Hex } from "./checksum.js";
 import { assertChecksum } from "./checksum.js";
@@ -81,6 +100,9 @@ export interface WriteOptions {
 const INIT_DIRS = ["tmp", "extensions", "state", "refs", "refs/heads", "refs/mirrors", "refs/remotes", "objects"];
 /** Payloads up to this size are read and written in one go; larger ones stream. */
 const SMALL_FILE = 1 << 20;
+/** Archive payloads below this are deflated inline; larger ones on libuv's threadpool, in parallel. */
+const INLINE_DEFLATE = 16 << 10;
+const deflateRawAsync = promisify(deflateRaw);
 
 /** Where a new content object's payload comes from. */
 export type PayloadSource = { data: Uint8Array } | { path: string; size: number };
@@ -95,6 +117,7 @@ export interface WriteStats {
 
 export class Repo {
   readonly writeStats: WriteStats = { metadataWritten: 0, contentWritten: 0, contentBytesWritten: 0 };
+  private parent: Promise<Repo | null> | undefined;
 
   private constructor(
     readonly path: string,
@@ -169,7 +192,25 @@ export class Repo {
     return join(this.path, "objects", checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
   }
 
+  /**
+   * The repo named by `core.parent` (opened once), or null. As in ostree,
+   * reads of objects and refs fall back to it; writes and listings do not.
+   */
+  parentRepo(): Promise<Repo | null> {
+    const path = this.config.getString("core", "parent");
+    this.parent ??= path ? Repo.open(path) : Promise.resolve(null);
+    return this.parent;
+  }
+
+  /** Whether the object is in this repo or (as ostree_repo_has_object) a `core.parent` repo. */
   async hasObject(checksum: string, type: ObjectType): Promise<boolean> {
+    if (await this.hasLooseObject(checksum, type)) return true;
+    const parent = await this.parentRepo();
+    return parent ? parent.hasObject(checksum, type) : false;
+  }
+
+  /** Whether the object is stored in this repo itself (what writes check, as ostree's). */
+  async hasLooseObject(checksum: string, type: ObjectType): Promise<boolean> {
     try {
       await lstat(this.objectPath(checksum, type));
       return true;
@@ -202,8 +243,10 @@ export class Repo {
     try {
       return new Uint8Array(await readFile(this.objectPath(checksum, type)));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(checksum, objectTypeName(type));
-      throw e;
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      const parent = await this.parentRepo();
+      if (parent) return parent.loadMetadataBytes(type, checksum);
+      throw new ObjectNotFoundError(checksum, objectTypeName(type));
     }
   }
 
@@ -252,7 +295,7 @@ export class Repo {
     const path = this.objectPath(checksum, type);
     // A commit that is back (pulled again) is no longer deleted: its tombstone goes, as in ostree.
     if (type === ObjectType.Commit) await rm(this.objectPath(checksum, ObjectType.TombstoneCommit), { force: true });
-    if (await this.hasObject(checksum, type)) return checksum;
+    if (await this.hasLooseObject(checksum, type)) return checksum;
     await mkdir(join(path, ".."), { recursive: true });
     await atomicWrite(this.tmpDir, path, bytes, options.fsync ?? false, 0o644);
     this.writeStats.metadataWritten++;
@@ -267,8 +310,10 @@ export class Repo {
     try {
       st = await lstat(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(checksum, "file");
-      throw e;
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      const parent = await this.parentRepo();
+      if (parent) return parent.openContent(checksum);
+      throw new ObjectNotFoundError(checksum, "file");
     }
     const empty = () => Readable.from([]);
     if (this.isArchive) {
@@ -349,20 +394,29 @@ export class Repo {
     }
     const symlinkFile = fmt === S_IFLNK;
     const small = symlinkFile || "data" in source || source.size <= SMALL_FILE;
-    const data = symlinkFile ? new Uint8Array(0) : "data" in source ? source.data : small ? new Uint8Array(await readFile(source.path)) : undefined;
+    const data = symlinkFile ? new Uint8Array(0) : "data" in source ? source.data : small ? new Uint8Array(readFileSync(source.path)) : undefined;
 
     if (data) {
       const checksum = contentHasher(meta).update(data).digest("hex");
       if (expected !== undefined && expected !== checksum) throw new CorruptObjectError(expected, "file", `content hashes to ${checksum}`);
-      if (await this.hasObject(checksum, ObjectType.File)) return checksum;
+      const dest = this.objectPath(checksum, ObjectType.File);
+      if (lstatSync(dest, { throwIfNoEntry: false })) return checksum;
+      // Small objects: one-shot deflate and synchronous writes. A stream pipeline per
+      // file cost more than the work itself (and its buffers kept RSS high).
+      let compressed: Uint8Array | undefined;
+      if (this.isArchive && !symlinkFile) {
+        const level = this.zlibLevel();
+        compressed = data.length < INLINE_DEFLATE ? deflateRawSync(data, { level }) : await deflateRawAsync(data, { level });
+      }
       const tmp = this.tmpPath();
       try {
-        await this.writeContentTemp(tmp, meta, data, undefined, options);
-        await this.placeObject(tmp, checksum, ObjectType.File);
-        this.noteContentWritten(data.length);
-      } finally {
-        await rm(tmp, { force: true });
+        this.writeSmallContentTemp(tmp, meta, data, compressed, options);
+        placeObjectSync(tmp, dest);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw e;
       }
+      this.noteContentWritten(data.length);
       return checksum;
     }
 
@@ -371,7 +425,7 @@ export class Repo {
     try {
       const checksum = (await this.writeContentTemp(tmp, meta, undefined, { path, size }, options))!;
       if (expected !== undefined && expected !== checksum) throw new CorruptObjectError(expected, "file", `content hashes to ${checksum}`);
-      if (!(await this.hasObject(checksum, ObjectType.File))) {
+      if (!(await this.hasLooseObject(checksum, ObjectType.File))) {
         await this.placeObject(tmp, checksum, ObjectType.File);
         this.noteContentWritten(size);
       }
@@ -379,6 +433,74 @@ export class Repo {
     } finally {
       await rm(tmp, { force: true });
     }
+  }
+
+  /**
+   * `commit --consume` in bare and bare-user-only repos: the source file itself
+   * becomes the object (ostree's adopt_and_commit_regfile): hashed, then
+   * renamed into objects/ (bare-user-only first gets `mode & 0755`). The
+   * caller checks that `meta` is the file's own metadata.
+   */
+  async adoptContent(meta: FileMeta, path: string, size: number): Promise<string> {
+    if (this.mode !== "bare" && this.mode !== "bare-user-only") throw new InvalidArgumentError(`cannot adopt files into a ${this.mode} repo`);
+    const h = contentHasher(meta);
+    if (size <= SMALL_FILE) h.update(readFileSync(path));
+    else for await (const c of createReadStream(path)) h.update(c as Buffer);
+    const checksum = h.digest("hex");
+    const dest = this.objectPath(checksum, ObjectType.File);
+    mkdirSync(join(dest, ".."), { recursive: true });
+    const src = lstatSync(path);
+    const existing = lstatSync(dest, { throwIfNoEntry: false });
+    // rename() between two names of one inode does nothing: drop the source name instead.
+    if (existing && existing.dev === src.dev && existing.ino === src.ino) {
+      unlinkSync(path);
+      return checksum;
+    }
+    if (this.mode === "bare-user-only") {
+      const fd = openSync(path, FS.O_RDONLY | FS.O_NOFOLLOW);
+      try {
+        fchmodSync(fd, meta.mode & 0o755);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    renameSync(path, dest);
+    return checksum;
+  }
+
+  /** The stored form of a small content object at `tmp`, with synchronous calls. */
+  private writeSmallContentTemp(tmp: string, meta: FileMeta, data: Uint8Array, compressed: Uint8Array | undefined, options: WriteOptions): void {
+    const symlinkObj = isSymlink(meta);
+    if (symlinkObj && !this.isArchive && this.mode !== "bare-user") {
+      symlinkSync(meta.symlinkTarget, tmp);
+      if (this.mode === "bare") {
+        lchownSync(tmp, meta.uid, meta.gid);
+        writeXattrs(tmp, meta.xattrs);
+      }
+      lutimesSync(tmp, 0, 0);
+      return;
+    }
+    const fd = openSync(tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o644);
+    try {
+      if (this.isArchive) writevSync(fd, [encodeFilezHeader(meta, symlinkObj ? 0 : data.length), ...(compressed ? [compressed] : [])]);
+      else if (symlinkObj) writevSync(fd, [Buffer.from(`${meta.symlinkTarget}\0`, "utf8")]);
+      else if (data.length > 0) writevSync(fd, [data]);
+      if (options.fsync) fdatasyncSync(fd);
+      if (this.mode === "bare") {
+        fchownSync(fd, meta.uid, meta.gid);
+        fchmodSync(fd, meta.mode & 0o7777);
+      } else if (this.mode === "bare-user") {
+        if (!symlinkObj) fchmodSync(fd, (meta.mode & 0o775) | 0o400);
+      } else if (this.mode === "bare-user-only") {
+        fchmodSync(fd, meta.mode & 0o7777);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (this.isArchive) return;
+    if (this.mode === "bare") writeXattrs(tmp, meta.xattrs);
+    else if (this.mode === "bare-user") setAttributeSync(tmp, "user.ostreemeta", encodeOstreeMeta(meta));
+    lutimesSync(tmp, 0, 0);
   }
 
   /** Count a content object stored by a writer outside this class (archive writes with size tracking). */
@@ -525,6 +647,17 @@ export class Repo {
 
   async clearCommitPartial(checksum: string): Promise<void> {
     await rm(this.commitPartialPath(checksum), { force: true });
+  }
+}
+
+/** rename() into objects/, creating the fan-out directory on first use. */
+function placeObjectSync(tmp: string, dest: string): void {
+  try {
+    renameSync(tmp, dest);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    mkdirSync(join(dest, ".."), { recursive: true });
+    renameSync(tmp, dest);
   }
 }
 

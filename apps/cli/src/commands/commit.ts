@@ -2,13 +2,10 @@ import { readFile } from "node:fs/promises";
 import { parseText, variant, type Variant } from "@ostree-ts/gvariant";
 import {
   commit,
-  commitMetadata,
   parseBoolean,
-  parseRefspec,
   parseSkipList,
   parseStatOverride,
   resolveRev,
-  setRef,
   validateChecksumString,
   type CommitOptions,
   type Repo,
@@ -60,8 +57,6 @@ function treeSource(spec: string): TreeSource {
   if (kind === "ref") return { ref: arg };
   throw new CliError(`Invalid tree type specification '${kind}'`);
 }
-
-const MODIFIER_OPTIONS = ["owner-uid", "owner-gid", "canonical-permissions", "mode-ro-executables", "no-xattrs", "statoverride", "skip-list"];
 
 const commitCommand: CommandModule = {
   parameterString: "[PATH]",
@@ -129,7 +124,6 @@ const commitCommand: CommandModule = {
 
     const branch = str("branch");
     if (branch === undefined && !o.orphan) throw new CliError("A branch must be specified with --branch, or use --orphan");
-    if (o.bootable) throw new CliError("ostree-ts: --bootable is not implemented yet");
     if (o["selinux-policy"] !== undefined || o["selinux-policy-from-base"]) throw new CliError("ostree-ts: SELinux labeling is not implemented");
     if (o["gpg-sign"] || o.sign) throw new CliError("ostree-ts: signing commits is not implemented yet");
     if (o.editor) throw new CliError("ostree-ts: --editor is not supported; use -s/-m/-F");
@@ -158,18 +152,12 @@ const commitCommand: CommandModule = {
 
     let tree: TreeSource[] = (strv("tree") ?? []).map(treeSource);
     if (tree.length === 0) tree = [{ dir: inv.args[0] ?? "." }];
-    const base = str("base");
-    if (base !== undefined) {
-      // ostree loads the base unmodified; grafting it as a ref tree is the same only without modifiers.
-      if (MODIFIER_OPTIONS.some((k) => o[k] !== undefined && o[k] !== false)) throw new CliError("ostree-ts: --base with modifier options is not implemented yet");
-      await resolveRev(repo, base);
-      tree = [{ ref: base }, ...tree];
-    }
 
     const uid = o["owner-uid"] as number | undefined;
     const gid = o["owner-gid"] as number | undefined;
     const options: CommitOptions = {
       tree,
+      base: str("base"),
       branch,
       orphan: Boolean(o.orphan),
       subject: str("subject"),
@@ -180,6 +168,9 @@ const commitCommand: CommandModule = {
       detachedMetadata: detached,
       bindRefs: strv("bind-ref"),
       noBindings: Boolean(o["no-bindings"]),
+      bootable: Boolean(o.bootable),
+      linkCheckoutSpeedup: Boolean(o["link-checkout-speedup"]),
+      devinoCanonical: Boolean(o["devino-canonical"]),
       skipIfUnchanged: Boolean(o["skip-if-unchanged"]),
       fsync,
       tarAutocreateParents: Boolean(o["tar-autocreate-parents"]),
@@ -193,25 +184,12 @@ const commitCommand: CommandModule = {
       consume: Boolean(o.consume),
       generateSizes: Boolean(o["generate-sizes"]),
     };
-    // ostree binds whatever -b/--bind-ref say without validating them, and sets the ref with
-    // transaction_set_refspec, so `-b remote:ref` writes refs/remotes/remote/ref. objstore's commit()
-    // validates both as plain refs: the bindings are built here, and a remote branch is committed as
-    // an orphan whose ref is moved once the commit is written.
-    options.metadata = commitMetadata(repo, { metadata, branch, bindRefs: strv("bind-ref"), noBindings: options.noBindings });
-    options.noBindings = true;
-    options.bindRefs = undefined;
-    const remoteBranch = branch !== undefined ? parseRefspec(branch) : null;
-    if (remoteBranch?.remote) {
-      options.branch = undefined;
-      options.orphan = true;
-    }
     const result = await commit(repo, options);
-    if (remoteBranch?.remote && !result.skipped) await setRef(repo, { kind: "remote", remote: remoteBranch.remote }, remoteBranch.ref, result.commit);
     if (o["table-output"]) {
       const w = repo.writeStats;
       inv.out.print(
         `Commit: ${result.commit}\nMetadata Total: ${result.stats.metadataObjects}\nMetadata Written: ${w.metadataWritten}\n` +
-          `Content Total: ${result.stats.contentObjects}\nContent Written: ${w.contentWritten}\nContent Cache Hits: 0\n` +
+          `Content Total: ${result.stats.contentObjects}\nContent Written: ${w.contentWritten}\nContent Cache Hits: ${result.stats.devinoHits}\n` +
           `Content Bytes Written: ${w.contentBytesWritten}\n`,
       );
     } else {
