@@ -270,10 +270,24 @@ async function haveAll(repo: Repo, header: PartHeader): Promise<boolean> {
  */
 export async function applyPart(repo: Repo, superblock: Superblock, partIndex: number, partBytes: Uint8Array, options: ApplyOptions = {}): Promise<ApplyPartResult> {
   const header = superblock.parts[partIndex];
+  if (header && header.version <= DELTAPART_VERSION && (header.objects.length === 0 || (await haveAll(repo, header)))) return { executed: false, objectsWritten: 0 };
+  return executePrepared(repo, await preparePart(superblock, partIndex, partBytes, options), options);
+}
+
+/** A part checked, decompressed and validated, ready to execute (nothing written yet). */
+export interface PreparedPart {
+  index: number;
+  header: PartHeader;
+  payload: PartPayload;
+  ops: Op[];
+}
+
+/** Stages 1–2 of applying a part: checksum, size, decompression with cap, program validation. */
+export async function preparePart(superblock: Superblock, partIndex: number, partBytes: Uint8Array, options: ApplyOptions = {}): Promise<PreparedPart> {
+  const header = superblock.parts[partIndex];
   const what = `delta part ${partIndex}`;
   if (!header) throw new DeltaFormatError(`${what}: superblock has only ${superblock.parts.length} parts`);
   if (header.version > DELTAPART_VERSION) throw new DeltaFormatError(`Delta part has too new version ${header.version}`);
-  if (header.objects.length === 0 || (await haveAll(repo, header))) return { executed: false, objectsWritten: 0 };
   if (!options.skipChecksum && partBytes.length !== header.size) {
     throw new DeltaFormatError(`${what}: part file is ${partBytes.length} bytes, superblock says ${header.size}`);
   }
@@ -283,7 +297,13 @@ export async function applyPart(repo: Repo, superblock: Superblock, partIndex: n
     maxPayloadSize: payloadCap(header, options),
     label: what,
   });
-  const ops = validateProgram(payload, header, what);
+  return { index: partIndex, header, payload, ops: validateProgram(payload, header, what) };
+}
+
+/** Stage 3: writes the part's objects, each verified against its checksum. */
+export async function executePrepared(repo: Repo, prepared: PreparedPart, options: ApplyOptions = {}): Promise<ApplyPartResult> {
+  const { header, payload, ops } = prepared;
+  const what = `delta part ${prepared.index}`;
   try {
     return { executed: true, objectsWritten: await execute(repo, payload, header, ops, what, options) };
   } catch (e) {
@@ -348,12 +368,25 @@ export async function applyOffline(repo: Repo, path: string, options: ApplyOptio
   let partsExecuted = 0;
   let objectsWritten = 0;
   const haveTo = await repo.hasObject(sb.to, ObjectType.Commit);
+  // Parts to run (ostree skips those whose objects are all present); the next one is read,
+  // decompressed and validated while the current one executes.
+  const todo: number[] = [];
   for (let i = 0; i < sb.parts.length; i++) {
-    if (sb.parts[i]!.version > DELTAPART_VERSION) throw new DeltaFormatError(`Delta part has too new version ${sb.parts[i]!.version}`);
-    if (await haveAll(repo, sb.parts[i]!)) continue;
-    const { bytes, inline } = await delta.readPart(i);
-    const r = await applyPart(repo, sb, i, bytes, { ...options, skipChecksum: options.skipChecksum || inline });
-    if (r.executed) partsExecuted++;
+    const h = sb.parts[i]!;
+    if (h.version > DELTAPART_VERSION) throw new DeltaFormatError(`Delta part has too new version ${h.version}`);
+    if (h.objects.length > 0 && !(await haveAll(repo, h))) todo.push(i);
+  }
+  const prepare = (i: number) => {
+    const p = delta.readPart(i).then(({ bytes, inline }) => preparePart(sb, i, bytes, { ...options, skipChecksum: options.skipChecksum || inline }));
+    p.catch(() => undefined);
+    return p;
+  };
+  let next = todo.length > 0 ? prepare(todo[0]!) : null;
+  for (let t = 0; t < todo.length; t++) {
+    const current = await next!;
+    next = t + 1 < todo.length ? prepare(todo[t + 1]!) : null;
+    const r = await executePrepared(repo, current, options);
+    partsExecuted++;
     objectsWritten += r.objectsWritten;
   }
   if (!haveTo) {
