@@ -89,6 +89,8 @@ async function walk(dir: string, prefix: string, out: Array<{ name: string; path
     throw e;
   }
   for (const e of entries) {
+    // ostree skips hidden names (tools leave files like `.latest_rsync` in refs/).
+    if (e.name.startsWith(".")) continue;
     const name = prefix ? `${prefix}/${e.name}` : e.name;
     const path = join(dir, e.name);
     if (e.isDirectory()) await walk(path, name, out);
@@ -167,7 +169,8 @@ export async function setRefAlias(repo: Repo, alias: string, target: string): Pr
   const path = join(dir, alias);
   await mkdir(dirname(path), { recursive: true });
   await rm(path, { force: true });
-  await symlink(relative(dirname(path), join(dir, target)), path);
+  // As ostree writes it: up to refs/heads, then the target's full name.
+  await symlink(`${"../".repeat(alias.split("/").length - 1)}${target}`, path);
 }
 
 async function pruneEmptyDirs(dir: string, stop: string): Promise<void> {
