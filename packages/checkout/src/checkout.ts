@@ -20,7 +20,7 @@ import {
   utimesSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { join, normalize } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createInflateRaw, inflateRawSync } from "node:zlib";
 import { S_IFLNK, S_IFMT, S_IFREG, type DirMeta, type DirTree, type Repo, type Xattrs } from "@ostree-ts/objstore";
@@ -176,7 +176,7 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
       }
     }
     ctx.filter = undefined;
-    await checkoutFile(ctx, destination, resolved.name, resolved.checksum, `/${resolved.name}`);
+    await checkoutFile(ctx, normalizedDir(destination), resolved.name, resolved.checksum, `/${resolved.name}`);
     return ctx.stats;
   }
   await checkoutDir(ctx, destination, readDirTreeSync(repo, resolved.tree), resolved.tree, resolved.meta, "/", true);
@@ -223,15 +223,27 @@ async function checkoutDir(ctx: Ctx, path: string, tree: DirTree, treeCsum: stri
   }
   if (!didExist && !ctx.user && meta.xattrs.length) setXattrsSync(path, meta.xattrs);
 
+  const base = isRoot ? normalizedDir(path) : path;
   for (const f of tree.files) {
-    const pending = checkoutFile(ctx, path, f.name, f.checksum, rel + f.name);
+    const pending = checkoutFile(ctx, base, f.name, f.checksum, rel + f.name);
     if (pending) await pending;
   }
   for (const d of tree.dirs) {
-    // Read before recursing so a child's tree buffer is the only one alive per level.
-    await checkoutDir(ctx, join(path, d.name), readDirTreeSync(ctx.repo, d.tree), d.tree, d.meta, `${rel}${d.name}/`, false);
+    await checkoutDir(ctx, childPath(base, d.name), readDirTreeSync(ctx.repo, d.tree), d.tree, d.meta, `${rel}${d.name}/`, false);
   }
   finishDir(ctx, path, meta, didExist);
+}
+
+/** `dir` as path.join leaves it: normalised, no trailing slash (except `/`). */
+function normalizedDir(dir: string): string {
+  const n = normalize(dir);
+  return n.length > 1 && n.endsWith("/") ? n.slice(0, -1) : n;
+}
+
+/** path.join(dir, name) for a normalised `dir` and a validated `name`, without re-normalising per file. */
+function childPath(dir: string, name: string): string {
+  if (dir === ".") return name;
+  return dir === "/" ? `/${name}` : `${dir}/${name}`;
 }
 
 /** Mode, owner and mtime go on last so nobody can use a half-built directory. */
@@ -269,7 +281,7 @@ function loosePath(checksum: string): string {
 function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel: string): Promise<void> | undefined {
   validateName(name, dir);
   const { repo } = ctx;
-  const dest = join(dir, name);
+  const dest = childPath(dir, name);
   const p = probeFileSync(repo, checksum);
   if (ctx.filter && !ctx.filter(rel, { mode: p.meta.mode, uid: p.meta.uid, gid: p.meta.gid })) {
     ctx.stats.skipped++;
@@ -495,7 +507,8 @@ function writePayload(ctx: Ctx, p: Probed, path: string, flags: number, fsync: b
       if (!repo.isArchive) {
         copyFdSync(p.objectPath, fd);
       } else if (p.raw && p.size <= 1 << 20) {
-        writeAllSync(fd, inflateRawSync(p.raw.subarray(p.payloadOffset)));
+        // One output buffer of the known size instead of 16 KiB chunks concatenated.
+        writeAllSync(fd, inflateRawSync(p.raw.subarray(p.payloadOffset), { chunkSize: Math.max(p.size, 64) }));
       } else {
         closeLater = true;
         return streamArchivePayload(p, fd, fsync).finally(() => closeSync(fd));

@@ -1,4 +1,5 @@
 import { closeSync, constants as FS, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync } from "node:fs";
+import { join } from "node:path";
 import { getAttributeSync } from "@napi-rs/xattr";
 import {
   CorruptObjectError,
@@ -29,11 +30,26 @@ import type { ProbedFile } from "./tree.js";
 /** Archive objects up to this size are read whole by the probe, so the copy needs no second open. */
 export const SMALL_OBJECT = 1 << 20;
 
-/** A probed file; for small archive objects, the whole `.filez` and where its deflate stream starts. */
+/**
+ * A probed file; for small archive objects, the whole `.filez` and where its
+ * deflate stream starts. `raw` lives in a scratch buffer shared by all
+ * probes: it is valid until the next probeFileSync call.
+ */
 export interface Probed extends ProbedFile {
   raw?: Buffer;
   payloadOffset?: number;
 }
+
+/** Reused for every small archive object: no allocation (and no page faults) per file. */
+let scratch = Buffer.allocUnsafe(64 << 10);
+
+function scratchOf(size: number): Buffer {
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.min(SMALL_OBJECT, Math.max(size, scratch.length * 2)));
+  return scratch.subarray(0, size);
+}
+
+/** Decoded user.ostreemeta by its bytes: a tree has few distinct (uid, gid, mode, xattrs) combinations. */
+const ostreeMetaCache = new Map<string, Omit<FileMeta, "symlinkTarget">>();
 
 function sizeOf(meta: FileMeta, stSize: number): number {
   return (meta.mode & S_IFMT) === S_IFLNK ? 0 : stSize;
@@ -49,9 +65,21 @@ function readFully(fd: number, buf: Buffer, position: number): number {
   return off;
 }
 
+const objectDirs = new WeakMap<Repo, string>();
+
+/** repo.objectPath for a content object without path.join's normalisation (checksums are validated hex). */
+function contentPath(repo: Repo, checksum: string): string {
+  let dir = objectDirs.get(repo);
+  if (dir === undefined) {
+    dir = join(repo.path, "objects");
+    objectDirs.set(repo, dir);
+  }
+  return `${dir}/${checksum.slice(0, 2)}/${checksum.slice(2)}.${repo.isArchive ? "filez" : "file"}`;
+}
+
 /** probeFile without the threadpool: one lstat (+ getxattr for bare-user), or one open+fstat+read for archive. */
 export function probeFileSync(repo: Repo, checksum: string): Probed {
-  const objectPath = repo.objectPath(checksum, ObjectType.File);
+  const objectPath = contentPath(repo, checksum);
   if (repo.mode === "archive") return probeArchive(objectPath, checksum);
   let st;
   try {
@@ -65,7 +93,12 @@ export function probeFileSync(repo: Repo, checksum: string): Probed {
     if (!st.isFile()) throw new CorruptObjectError(checksum, "file", `bare-user object ${objectPath} is not a regular file`);
     const raw = getAttributeSync(objectPath, "user.ostreemeta");
     if (!raw) throw new CorruptObjectError(checksum, "file", "missing user.ostreemeta xattr");
-    const m = decodeOstreeMeta(new Uint8Array(raw.buffer, raw.byteOffset, raw.length), checksum);
+    const key = raw.toString("latin1");
+    let m = ostreeMetaCache.get(key);
+    if (!m) {
+      m = decodeOstreeMeta(new Uint8Array(raw.buffer, raw.byteOffset, raw.length), checksum);
+      if (ostreeMetaCache.size < 4096) ostreeMetaCache.set(key, m);
+    }
     let symlinkTarget = "";
     if ((m.mode & S_IFMT) === S_IFLNK) {
       const content = readFileSync(objectPath);
@@ -100,7 +133,7 @@ function probeArchive(objectPath: string, checksum: string): Probed {
     if (st.isDirectory()) throw new CorruptObjectError(checksum, "file", `object ${objectPath} is a directory`);
     if (!st.isFile()) throw new CorruptObjectError(checksum, "file", `object ${objectPath} is not a regular file`);
     const whole = st.size <= SMALL_OBJECT;
-    const buf = Buffer.allocUnsafe(whole ? st.size : 8);
+    const buf = whole ? scratchOf(st.size) : Buffer.allocUnsafe(8);
     const got = readFully(fd, buf, 0);
     if (got < 8) throw new CorruptObjectError(checksum, "file", "truncated header");
     const len = buf.readUInt32BE(0);
