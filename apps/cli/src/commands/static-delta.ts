@@ -9,7 +9,7 @@
  * subcommand's table, and prints help itself.
  */
 import { existsSync, statSync, writeSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { resolveRev, validateChecksumString, type Repo } from "@ostree-ts/objstore";
@@ -99,6 +99,27 @@ function generatorOptions(inv: Invocation) {
   };
 }
 
+/**
+ * Signature types: Debian's build has no ed25519 (no libsodium); `dummy` (ostree's test signer,
+ * enabled by OSTREE_DUMMY_SIGN_ENABLED=1) signs with the key string itself.
+ */
+function signType(name: string | undefined): "dummy" {
+  const t = name ?? "ed25519";
+  if (t !== "dummy") throw new CliError("Requested signature type is not implemented");
+  if (process.env.OSTREE_DUMMY_SIGN_ENABLED !== "1") throw new CliError("dummy signature type is only for ostree testing");
+  return t;
+}
+
+/** ostree_sign_data_verify for `dummy` over a signed superblock's `ostree.sign.dummy` entries. */
+function verifyDummy(signatures: ReadonlyArray<readonly [string, { type: string; value: unknown }]>, key: string): void {
+  const entry = signatures.find(([k]) => k === "ostree.sign.dummy");
+  if (!entry) throw new CliError("no signature for 'ostree.sign.dummy' in static-delta superblock");
+  const sigs = entry[1].type === "aay" ? (entry[1].value as Uint8Array[]) : [];
+  if (sigs.length === 0) throw new CliError("signature: dummy: no signatures");
+  if (sigs.some((sig) => Buffer.from(sig).toString("utf8") === key)) return;
+  throw new CliError(`signature: dummy: incorrect signatures found: ${sigs.length}`);
+}
+
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
@@ -169,11 +190,12 @@ const SUBS: Sub[] = [
         endianness = e;
       }
       if (o["swap-endianness"]) endianness = endianness === "l" ? "B" : "l";
-      // Debian's ostree has no ed25519 either; refusing before generating leaves no unsigned delta behind.
-      if (o.sign) throw new CliError("Requested signature type is not implemented");
+      // Checked before generating, so a failure leaves no unsigned delta behind.
+      const keys = o.sign as string[] | undefined;
+      if (keys) signType(o["sign-type"] as string | undefined);
       inv.out.print(`Generating static delta:\n  From: ${from ?? "empty"}\n  To:   ${to}\n`);
       await inv.out.flush();
-      await d.generateDelta(repo, {
+      const r = await d.generateDelta(repo, {
         from,
         to,
         ...generatorOptions(inv),
@@ -181,6 +203,13 @@ const SUBS: Sub[] = [
         filename: o.filename as string | undefined,
         log: (l) => process.stderr.write(`${l}\n`),
       });
+      if (keys) {
+        const plain = new Uint8Array(await readFile(r.superblockPath));
+        const signed = d.encodeSignedSuperblock(plain, { dummy: keys.map((k) => new TextEncoder().encode(k)) });
+        const tmp = `${r.superblockPath}.tmp-sign`;
+        await writeFile(tmp, signed, { mode: 0o644 });
+        await rename(tmp, r.superblockPath);
+      }
     },
   },
   {
@@ -190,8 +219,16 @@ const SUBS: Sub[] = [
     options: [SIGN_TYPE],
     async run(inv, repo) {
       const path = needArg(inv, "PATH must be specified");
-      if (inv.opts["sign-type"] !== undefined) throw new CliError("Requested signature type is not implemented");
-      await (await deltas()).applyOffline(repo, path);
+      const d = await deltas();
+      if (inv.opts["sign-type"] !== undefined) signType(inv.opts["sign-type"] as string);
+      // KEY-IDs follow PATH; without any, ostree finds no keys and verifies nothing. The last one counts (dummy keeps one).
+      const key = inv.opts["sign-type"] !== undefined && inv.args.length > 2 ? inv.args.at(-1) : undefined;
+      const delta = await d.loadDelta(path);
+      if (delta.signed) {
+        if (key === undefined && repo.config.getBoolean("core", "sign-verify-deltas", false)) throw new CliError("Key is mandatory to check delta signature");
+        if (key !== undefined) verifyDummy(delta.signed.signatures, key);
+      }
+      await d.applyOffline(repo, path);
     },
   },
   {
@@ -199,11 +236,26 @@ const SUBS: Sub[] = [
     description: "Verify static delta signatures",
     parameterString: "STATIC-DELTA-FILE [KEY-ID...]",
     options: [SIGN_TYPE],
-    async run(inv) {
-      needArg(inv, "DELTA must be specified");
-      // Same as Debian's build without libsodium: no signature type is available.
-      inv.out.print("Sign-type not supported\n");
-      throw new CliError("Requested signature type is not implemented");
+    async run(inv, repo) {
+      const name = needArg(inv, "DELTA must be specified");
+      try {
+        signType(inv.opts["sign-type"] as string | undefined);
+      } catch (e) {
+        inv.out.print("Sign-type not supported\n");
+        throw e;
+      }
+      const d = await deltas();
+      const key = inv.args.length > 2 ? inv.args.at(-1)! : "";
+      let error: Error | null = null;
+      try {
+        const bytes = name.includes("/") ? new Uint8Array(await readFile(name)) : (await d.readRepoSuperblock(repo, name)).bytes;
+        if (!d.isSignedSuperblock(bytes)) throw new CliError("no signatures in static-delta");
+        verifyDummy(d.decodeSignedSuperblock(bytes).signatures, key);
+      } catch (e) {
+        error = e as Error;
+      }
+      inv.out.print(`Verification ${error ? "fails" : "OK"}\n`);
+      if (error) throw error;
     },
   },
   {
