@@ -143,6 +143,14 @@ export function deltaSvg(rows: DeltaRow[], title: string): string {
   return `${out.join("\n")}\n`;
 }
 
+/** Machine-specific absolute paths in commands and notes, shortened to the names the report explains. */
+export function shortenPaths(s: string): string {
+  return s
+    .replace(/\/(?:[^\s/=]+\/)*bench-out\/work\/[^/\s]+/g, "$W")
+    .replace(/\/(?:[^\s/=]+\/)*bench-out\/inputs/g, "$IN")
+    .replace(/\/(?:[^\s/=]+\/)*test-images\/cache/g, "$IMAGES");
+}
+
 /** BENCHMARKS.md: machine, inputs, results table, delta sizes, exact commands. */
 export function benchmarksMarkdown(res: BenchResults, opts: { svgPath: string; invocation: string }): string {
   const m = res.machine;
@@ -195,11 +203,11 @@ export function benchmarksMarkdown(res: BenchResults, opts: { svgPath: string; i
   lines.push("");
   lines.push("## Exact commands");
   lines.push("");
-  lines.push("ostree-ts runs the same arguments as `node apps/cli/dist/ostree-ts.mjs …`.");
+  lines.push("ostree-ts runs the same arguments as `node apps/cli/dist/ostree-ts.mjs …`. `$IMAGES` is the test-images cache, `$IN` the prepared inputs, `$W` the run's scratch dir.");
   lines.push("");
   lines.push(markdownTable(["operation", "command(s)", "note"], res.ops.map((op) => {
-    const notes = (["ostree", "ostree-ts"] as ToolName[]).map((t) => (op.results[t].note ? `${t}: ${op.results[t].note}` : "")).filter(Boolean).join("; ");
-    return [op.id, op.commands.map((c) => `\`${c}\``).join(" && "), notes];
+    const notes = (["ostree", "ostree-ts"] as ToolName[]).map((t) => (op.results[t].note ? `${t}: ${shortenPaths(op.results[t].note ?? "")}` : "")).filter(Boolean).join("; ");
+    return [op.id, op.commands.map((c) => `\`${shortenPaths(c)}\``).join(" && "), notes];
   })));
   lines.push("");
   return `${lines.join("\n")}\n`;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { BenchResults, OpResult } from "../src/harness.js";
 import { parseTimeOutput } from "../src/measure.js";
-import { benchmarksMarkdown, deltaRows, deltaSvg, resultsTable } from "../src/report.js";
+import { benchmarksMarkdown, deltaRows, deltaSvg, resultsTable, shortenPaths } from "../src/report.js";
 import { fmtBytes, fmtRatio, fmtSeconds, markdownTable, median, ratio } from "../src/stats.js";
 import { deltaDir, mbase64 } from "../src/inputs.js";
 
@@ -116,5 +116,14 @@ describe("report", () => {
     expect(md).toContain("2022.7");
     expect(md).toContain("`ostree fsck --repo=$W/repo`");
     expect(md).toContain("![delta sizes per strategy](docs/bench-delta-sizes.svg)");
+  });
+});
+
+describe("shortenPaths", () => {
+  it("keeps option prefixes and replaces only the machine-specific path", () => {
+    expect(shortenPaths("commit --repo=/w/bench-out/work/commit-x-0/repo --tree=dir=/w/test-images/cache/os-v1-ostree")).toBe(
+      "commit --repo=$W/repo --tree=dir=$IMAGES/os-v1-ostree",
+    );
+    expect(shortenPaths("fsck --repo=/a/b/bench-out/inputs/archive")).toBe("fsck --repo=$IN/archive");
   });
 });
