@@ -1,6 +1,6 @@
 // Runs the generator outside the CLI (for benchmarks):
 //   node packages/deltas/bench/run.mjs generate REPO FROM TO OUTFILE [--ostree-matching]
-//   node packages/deltas/bench/run.mjs apply REPO DELTA_PATH [--xz-binary]
+//   node packages/deltas/bench/run.mjs apply REPO DELTA_PATH [--wasm]
 import { Repo } from "@ostree-ts/objstore";
 import { applyOffline, generateDelta } from "../src/index.js";
 
@@ -18,5 +18,5 @@ if (cmd === "generate") {
   const total = r.parts.reduce((s, p) => s + p.size, 0) + r.fallbacks.reduce((s, f) => s + f.size, 0) + r.superblockSize;
   console.log(JSON.stringify({ total, parts: r.parts.length, fallbacks: r.fallbacks.length, stats: r.stats }));
 } else if (cmd === "apply") {
-  console.log(JSON.stringify(await applyOffline(repo, a!, { decoder: process.argv.includes("--xz-binary") ? "xz" : "wasm" })));
+  console.log(JSON.stringify(await applyOffline(repo, a!, { decoder: process.argv.includes("--wasm") ? "wasm" : undefined })));
 }

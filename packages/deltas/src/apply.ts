@@ -13,6 +13,7 @@
  * object hashing wrong) stops the part; objects already stored by then were
  * each verified.
  */
+import { spawnSync } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Variant } from "@ostree-ts/gvariant";
@@ -61,6 +62,17 @@ export interface ApplyPartResult {
 }
 
 const DEFAULT_MAX_PAYLOAD = 1 << 30;
+
+let xzBinary: boolean | undefined;
+/**
+ * Parts decompress with the system `xz` when it exists: it runs in another
+ * process, so the next part decompresses while this one executes (the WASM
+ * decoder would block this thread). Without it, the WASM decoder is used.
+ */
+function defaultDecoder(): "xz" | "wasm" {
+  xzBinary ??= spawnSync("xz", ["--version"], { stdio: "ignore" }).status === 0;
+  return xzBinary ? "xz" : "wasm";
+}
 
 /** Payload cap for a part: objects + bsdiff/rollsum overhead, bounded by the absolute cap. */
 function payloadCap(header: PartHeader, options: ApplyOptions): number {
@@ -293,6 +305,7 @@ export async function preparePart(superblock: Superblock, partIndex: number, par
   }
   const payload = await openPart(partBytes, {
     ...options,
+    decoder: options.decoder ?? defaultDecoder(),
     expectedChecksum: options.skipChecksum ? undefined : header.checksum,
     maxPayloadSize: payloadCap(header, options),
     label: what,
