@@ -148,3 +148,79 @@ export async function diffCommitToDir(repo: Repo, rev: string, dir: string, opti
   await cmpDir(c.rootTree, dir, "/", "");
   return result;
 }
+
+/**
+ * Compare two directories on disk the way `ostree diff DIR DIR` does: files
+ * by the content checksum they would get (ownership, mode, xattrs unless
+ * `noXattrs`), directories by their dirmeta, a change of type as modified.
+ * `ownerUid`/`ownerGid` apply to the second tree only, as in ostree.
+ * Every path is relative to its own side, as ostree prints local files.
+ */
+export async function diffDirs(a: string, b: string, options: DiffOptions = {}): Promise<DiffResult> {
+  const ignoreXattrs = !!options.noXattrs;
+  for (const d of [a, b]) {
+    let st;
+    try {
+      st = await lstat(d);
+    } catch (e) {
+      throw errnoError(`Error when getting information for file “${d}”`, e);
+    }
+    if (!st.isDirectory()) throw new CheckoutError(`${d} is not a directory`, "ENOTDIR");
+  }
+  const result: DiffResult = { modified: [], removed: [], added: [] };
+  const owner = (st: { uid: number; gid: number }, side: "a" | "b") =>
+    side === "a" ? { uid: st.uid, gid: st.gid } : { uid: options.ownerUid ?? st.uid, gid: options.ownerGid ?? st.gid };
+  const dirMeta = async (path: string, st: { uid: number; gid: number; mode: number }, side: "a" | "b") =>
+    sha256Hex(encodeDirMeta({ ...owner(st, side), mode: st.mode, xattrs: ignoreXattrs ? [] : await getXattrs(path) }));
+
+  async function addAll(abs: string, rel: string): Promise<void> {
+    for (const name of await readdirRaw(abs)) {
+      const childRel = `${rel}/${name}`;
+      result.added.push(childRel);
+      if ((await lstat(join(abs, name))).isDirectory()) await addAll(join(abs, name), childRel);
+    }
+  }
+
+  async function cmpDir(absA: string, absB: string, rel: string): Promise<void> {
+    const child = (name: string) => (rel ? `${rel}/${name}` : name);
+    const inA = new Set<string>();
+    for (const name of await readdirRaw(absA)) {
+      inA.add(name);
+      const pathA = join(absA, name);
+      const pathB = join(absB, name);
+      const stA = await lstat(pathA);
+      let stB;
+      try {
+        stB = await lstat(pathB);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" || code === "ENOTDIR") {
+          result.removed.push(child(name));
+          continue;
+        }
+        throw errnoError(`Error when getting information for file “${pathB}”`, err);
+      }
+      const typeA = typeOfMode(stA.mode);
+      if (typeA !== typeOfMode(stB.mode)) {
+        result.modified.push(child(name));
+        continue;
+      }
+      if (typeA === "dir") {
+        if ((await dirMeta(pathA, stA, "a")) !== (await dirMeta(pathB, stB, "b"))) result.modified.push(child(name));
+        await cmpDir(pathA, pathB, child(name));
+        continue;
+      }
+      const sumA = await checksumPath(pathA, stA, { ignoreXattrs, ...owner(stA, "a") });
+      const sumB = await checksumPath(pathB, stB, { ignoreXattrs, ...owner(stB, "b") });
+      if (sumA !== sumB) result.modified.push(child(name));
+    }
+    for (const name of await readdirRaw(absB)) {
+      if (inA.has(name)) continue;
+      result.added.push(child(name));
+      if ((await lstat(join(absB, name))).isDirectory()) await addAll(join(absB, name), child(name));
+    }
+  }
+
+  await cmpDir(a, b, "");
+  return result;
+}

@@ -1,5 +1,5 @@
 import { diffCommits, diffStats, formatDiff, formatSize, resolveRev, type Repo } from "@ostree-ts/objstore";
-import { diffCommitToDir } from "@ostree-ts/checkout";
+import { diffCommitToDir, diffDirs } from "@ostree-ts/checkout";
 import { CliError, type CommandModule } from "../command.js";
 
 /** parse_file_or_commit: an argument starting with `/` or `./` is a directory, anything else a rev. */
@@ -24,15 +24,17 @@ const diffCommand: CommandModule = {
     const stats = inv.opts.stats === true;
     // ostree prints the filesystem diff by default, and with --stats only when --fs-diff asks for it.
     if (inv.opts["fs-diff"] === true || !stats) {
-      if (isPath(src)) throw new CliError("ostree-ts: diff from a directory is not implemented yet (use REV DIR or REV REV)");
-      if (isPath(target)) {
+      const options = {
+        noXattrs: inv.opts["no-xattrs"] === true,
+        ownerUid: typeof inv.opts["owner-uid"] === "number" && inv.opts["owner-uid"] >= 0 ? inv.opts["owner-uid"] : undefined,
+        ownerGid: typeof inv.opts["owner-gid"] === "number" && inv.opts["owner-gid"] >= 0 ? inv.opts["owner-gid"] : undefined,
+      };
+      if (isPath(src)) {
+        if (!isPath(target)) throw new CliError("ostree-ts: diff DIR REV is not implemented yet (use REV DIR, DIR DIR or REV REV)");
+        inv.out.print(formatDiff(await diffDirs(src, target, options)));
+      } else if (isPath(target)) {
         const commit = (await resolveRev(repo, src))!;
-        const result = await diffCommitToDir(repo, commit, target, {
-          noXattrs: inv.opts["no-xattrs"] === true,
-          ownerUid: typeof inv.opts["owner-uid"] === "number" && inv.opts["owner-uid"] >= 0 ? inv.opts["owner-uid"] : undefined,
-          ownerGid: typeof inv.opts["owner-gid"] === "number" && inv.opts["owner-gid"] >= 0 ? inv.opts["owner-gid"] : undefined,
-        });
-        inv.out.print(formatDiff(result));
+        inv.out.print(formatDiff(await diffCommitToDir(repo, commit, target, options)));
       } else {
         inv.out.print(formatDiff(await diffCommits(repo, src, target)));
       }
