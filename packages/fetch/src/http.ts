@@ -220,7 +220,7 @@ export class HttpClient {
    * gave a length and validator; a 200 answer to the range restarts the file.
    * Returns the number of bytes written, or null for an optional 404.
    */
-  async download(url: string, dest: string, o: { optional?: boolean; onBytes?: (n: number) => void } = {}): Promise<number | null> {
+  async download(url: string, dest: string, o: { optional?: boolean; maxSize?: number; onBytes?: (n: number) => void } = {}): Promise<number | null> {
     await this.sem.acquire();
     const fh = await open(dest, "w", 0o644);
     try {
@@ -256,6 +256,10 @@ export class HttpClient {
             await fh.truncate(0);
             const len = Number(header(res.headers, "content-length") ?? "NaN");
             total = Number.isFinite(len) ? len : undefined;
+            if (total !== undefined && o.maxSize !== undefined && total > o.maxSize) {
+              await res.body.dump();
+              throw new FetchError(`${redact(url)}: body of ${total} bytes exceeds the expected ${o.maxSize}`, redact(url), status);
+            }
             validator = header(res.headers, "etag") ?? header(res.headers, "last-modified");
           } else if (status !== 206 || !resuming) {
             await res.body.dump();
@@ -264,6 +268,10 @@ export class HttpClient {
           try {
             for await (const c of res.body) {
               const b = c as Buffer;
+              if (o.maxSize !== undefined && have + b.length > o.maxSize) {
+                res.body.destroy();
+                throw new FetchError(`${redact(url)}: body exceeds the expected ${o.maxSize} bytes`, redact(url), status);
+              }
               await fh.write(b, 0, b.length, have);
               have += b.length;
               this.bytes += b.length;

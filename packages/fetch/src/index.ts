@@ -6,3 +6,5 @@ export * from "./summary.js";
 export * from "./source.js";
 export * from "./progress.js";
 export * from "./pull.js";
+export * from "./delta-select.js";
+export * from "./sign-verify.js";

@@ -16,6 +16,10 @@ export interface PullProgress {
   contentBytesWritten: number;
   /** Expected total objects/bytes when known up front (summary commit sizes do not cover trees). */
   totalObjects?: number;
+  /** Static delta parts to fetch and their total size (known from the superblocks). */
+  deltaPartsTotal?: number;
+  deltaBytesTotal?: number;
+  deltaPartsFetched?: number;
   elapsedMs: number;
 }
 

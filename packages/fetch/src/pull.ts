@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -25,7 +26,24 @@ import {
   type MetadataDict,
   type RefNamespace,
 } from "@ostree-ts/objstore";
+import { encode } from "@ostree-ts/gvariant";
+import {
+  commitmetaKey,
+  decodeDeltaIndex,
+  deltaIndexPath,
+  deltaName,
+  partPath,
+  readSuperblockBytes,
+  superblockPath,
+  verifySuperblockCommit,
+  applyPart,
+  inlinePart,
+  type PartHeader,
+  type Superblock,
+} from "@ostree-ts/deltas";
 import { decodeSummarySig, GpgError, verifyCommitSignatures, verifySummaryForRemote } from "@ostree-ts/gpg";
+import { bestDeltaStart } from "./delta-select.js";
+import { loadSignVerifiers, SignVerifyError, verifyWithEngines, type SignVerifiers } from "./sign-verify.js";
 import { NotSupportedError, PullError } from "./errors.js";
 import { CookieJar } from "./cookies.js";
 import { HttpClient, type HttpOptions } from "./http.js";
@@ -86,6 +104,8 @@ export interface PullResult {
   commits: string[];
   progress: PullProgress;
   deltaParts: number;
+  /** Parts/bytes the chosen deltas needed (what `--dry-run` reports). */
+  deltaTotals: { parts: number; fetchedParts: number; size: number; fetchedSize: number; usize: number };
   requests: number;
   dryRun: boolean;
 }
@@ -116,6 +136,19 @@ class Puller {
   private readonly localcache: Repo[] = [];
   private lastEmit = 0;
   deltaParts = 0;
+  /** Known static deltas: name → sha256 of the superblock (summary + delta indexes). */
+  readonly deltaTable = new Map<string, string>();
+  /** Deltas are off (archive target, local source, --disable-static-deltas, …). */
+  deltasDisabled = true;
+  indexedDeltas = false;
+  summaryHasDeltas = false;
+  /** What a `--dry-run` would fetch (ostree's "Delta update" line). */
+  readonly deltaTotals = { parts: 0, fetchedParts: 0, size: 0, fetchedSize: 0, usize: 0 };
+  /** Commits verified from a delta superblock: their tree scan does not verify again. */
+  private readonly verifiedCommits = new Set<string>();
+  private readonly targetsDone = new Map<string, Promise<void>>();
+  /** ostree fetches at most 2 delta parts at once. */
+  private readonly partSlots = new Slots(2);
 
   constructor(
     readonly repo: Repo,
@@ -124,6 +157,8 @@ class Puller {
     readonly remoteName: string | null,
     readonly gpgVerify: boolean,
     readonly collectionId: string | null,
+    readonly signVerifiers: SignVerifiers | null = null,
+    readonly gpgVerifySummary = false,
   ) {}
 
   async openLocalcache(): Promise<void> {
@@ -161,6 +196,16 @@ class Puller {
   }
 
   private async verifySignatures(checksum: string, detached: Uint8Array | null, commitData?: Uint8Array): Promise<void> {
+    if (this.signVerifiers) {
+      if (!detached) throw new SignVerifyError(`Commit ${checksum}: Can't verify commit without detached metadata`);
+      const data = commitData ?? (await this.repo.loadMetadataBytes(ObjectType.Commit, checksum));
+      try {
+        await verifyWithEngines(this.signVerifiers, data, decodeMetadataDict(detached, checksum), "commit");
+      } catch (e) {
+        if (e instanceof SignVerifyError) throw new SignVerifyError(`Commit ${checksum}: ${e.message}`);
+        throw e;
+      }
+    }
     if (!this.gpgVerify) return;
     const remote = this.remoteName ?? (this.o as PullLocalOptions).remote;
     if (!remote) throw new PullError("Must specify remote name to enable gpg verification");
@@ -216,7 +261,7 @@ class Puller {
     let commit: Commit;
     if (have) {
       commit = await repo.readCommit(checksum);
-      await this.verifySignatures(checksum, detached);
+      if (!this.verifiedCommits.has(checksum)) await this.verifySignatures(checksum, detached);
     } else {
       let bytes: Uint8Array;
       try {
@@ -252,6 +297,194 @@ class Puller {
     if (depth !== 0 && commit.parent) {
       await this.pullCommit(commit.parent, null, depth > 0 ? depth - 1 : depth);
     }
+  }
+
+  /**
+   * ostree's `initiate_request`: a static delta when one applies, else the
+   * commit object by object. `from` is the local value of the ref.
+   */
+  pullTarget(to: string, ref: string | null, from: string | null, depth: number): Promise<void> {
+    let p = this.targetsDone.get(to);
+    if (!p) {
+      p = this.doPullTarget(to, ref, from, depth);
+      this.targetsDone.set(to, p);
+    }
+    return p;
+  }
+
+  private async doPullTarget(to: string, ref: string | null, from: string | null, depth: number): Promise<void> {
+    if (this.deltasDisabled) return this.pullCommit(to, ref, depth);
+    if (this.indexedDeltas) {
+      const bytes = await this.source.getFile("content", deltaIndexPath(to));
+      if (bytes) {
+        let index: Map<string, string>;
+        try {
+          index = decodeDeltaIndex(bytes);
+        } catch (e) {
+          throw new PullError(`Delta index for ${to}: ${(e as Error).message}`);
+        }
+        for (const [name, digest] of index) this.deltaTable.set(name, digest);
+      }
+      return this.initiateDeltaRequest(to, ref, from, depth);
+    }
+    if (this.summaryHasDeltas) return this.initiateDeltaRequest(to, ref, from, depth);
+    if (ref !== null) {
+      // Without a delta list, the ref's current (complete) commit is tried as FROM.
+      let f = from;
+      if (f !== null && (!(await this.repo.hasObject(f, ObjectType.Commit)) || (await this.repo.commitPartialState(f)) !== null)) f = null;
+      if (f === to) return this.pullCommit(to, ref, depth);
+      return this.pullDelta(f, to, ref, depth);
+    }
+    return this.pullDelta(null, to, null, depth);
+  }
+
+  private async initiateDeltaRequest(to: string, ref: string | null, from: string | null, depth: number): Promise<void> {
+    const found = await bestDeltaStart(this.repo, this.deltaTable, to);
+    switch (found.result) {
+      case "no-match":
+        if (this.o.requireStaticDeltas) throw new PullError(`Static deltas required, but none found for ${ref ?? ""} to ${to}`);
+        return this.pullCommit(to, ref, depth);
+      case "from":
+        return this.pullDelta(found.from, to, ref, depth);
+      case "scratch":
+        // A ref that exists locally is likely a few commits behind: objects beat a full scratch delta.
+        if (from !== null) return this.pullCommit(to, ref, depth);
+        return this.pullDelta(null, to, ref, depth);
+      case "unchanged":
+        // With --require-static-deltas ostree skips even the detached-metadata refresh.
+        if (this.o.requireStaticDeltas) return;
+        return this.pullCommit(to, ref, depth);
+    }
+  }
+
+  /**
+   * One static delta: superblock (checked against the digest the summary or
+   * index gave), the TO commit verified from the superblock, fallbacks as
+   * ordinary objects, parts fetched two at a time and applied one at a time
+   * (each object verified as it is stored). The commit object is written
+   * after every part, then its tree is scanned locally, so nothing the delta
+   * carried is ever fetched again.
+   */
+  private async pullDelta(from: string | null, to: string, ref: string | null, depth: number): Promise<void> {
+    const name = deltaName(from, to);
+    const sbBytes = await this.source.getFile("content", superblockPath(from, to));
+    if (sbBytes === null) {
+      if (this.o.requireStaticDeltas) throw new PullError(`Static deltas required, but none found for ${from ?? "empty"} to ${to}`);
+      return this.pullCommit(to, ref, depth);
+    }
+    const expected = this.deltaTable.get(name);
+    if (this.gpgVerifySummary && expected === undefined) {
+      throw new PullError("GPG verification enabled, but no summary signatures found (use gpg-verify-summary=false in remote config to disable)");
+    }
+    if (expected !== undefined && sha256Hex(sbBytes) !== expected) throw new PullError(`Invalid checksum for static delta ${name}`);
+    let sb: Superblock;
+    try {
+      sb = readSuperblockBytes(sbBytes).superblock;
+      verifySuperblockCommit(sb);
+    } catch (e) {
+      throw new PullError(`Static delta ${name}: ${(e as Error).message}`);
+    }
+    if (sb.to !== to || sb.from !== from) throw new PullError(`Static delta ${name}: superblock is for ${deltaName(sb.from, sb.to)}`);
+
+    const needed: number[] = [];
+    for (let i = 0; i < sb.parts.length; i++) {
+      const h = sb.parts[i]!;
+      if (h.objects.length === 0 || (await this.haveAll(h))) continue;
+      needed.push(i);
+      this.deltaTotals.parts++;
+      this.deltaTotals.size += h.size;
+      this.deltaTotals.usize += h.usize;
+    }
+    this.progress.deltaPartsTotal = this.deltaTotals.parts;
+    this.progress.deltaBytesTotal = this.deltaTotals.size;
+    this.emit(true);
+    if (this.o.dryRun) return;
+
+    const haveTo = await this.repo.hasObject(to, ObjectType.Commit);
+    const metaEntry = sb.metadata.find(([k]) => k === commitmetaKey(from, to));
+    let detached: Uint8Array | null = null;
+    if (metaEntry) {
+      if (metaEntry[1].type !== "a{sv}") throw new PullError(`Static delta ${name}: ${metaEntry[0]} is not a{sv}`);
+      detached = encode("a{sv}", metaEntry[1].value);
+    }
+    if (!haveTo) {
+      const commit = decodeCommit(sb.commit, to);
+      await this.verifySignatures(to, detached, sb.commit);
+      if (!this.o.disableVerifyBindings) {
+        try {
+          verifyBindings(this.collectionId, ref, commit);
+        } catch (e) {
+          throw new PullError(`Commit ${to}: ${(e as Error).message}`);
+        }
+      }
+      await this.repo.markCommitPartial(to);
+    }
+    this.verifiedCommits.add(to);
+
+    const tasks: Array<Promise<void>> = [];
+    for (const fb of sb.fallbacks) {
+      if (fb.type === ObjectType.File) tasks.push(this.fetchContent(fb.checksum));
+      else tasks.push(this.fetchFallbackMetadata(fb.type as ObjectType, fb.checksum));
+    }
+    let applying: Promise<void> = Promise.resolve();
+    for (const i of needed) {
+      tasks.push(
+        (async () => {
+          const bytes = await this.partSlots.run(() => this.fetchPart(sb, i));
+          // Applied one at a time, in arrival order (parts only read FROM objects, never each other's).
+          const run = applying.then(async () => {
+            try {
+              await applyPart(this.repo, sb, i, bytes.data, { skipChecksum: bytes.inline });
+            } catch (e) {
+              throw new PullError(`Static delta ${name}: ${(e as Error).message}`);
+            }
+            this.deltaParts++;
+            this.deltaTotals.fetchedParts++;
+            this.progress.deltaPartsFetched = this.deltaTotals.fetchedParts;
+            this.emit();
+          });
+          applying = run.catch(() => {});
+          await run;
+        })(),
+      );
+    }
+    await settleAll(tasks);
+    if (detached) await atomicWriteObject(this.repo, this.repo.objectPath(to, ObjectType.CommitMeta), detached);
+    if (!haveTo) await this.repo.writeMetadata(ObjectType.Commit, sb.commit, to, { fsync: this.o.fsync });
+    await this.pullCommit(to, ref, depth);
+  }
+
+  private async haveAll(h: PartHeader): Promise<boolean> {
+    for (const o of h.objects) if (!(await this.repo.hasObject(o.checksum, o.type as ObjectType))) return false;
+    return true;
+  }
+
+  /** Part file bytes: inline in the superblock, or downloaded (resumable) into tmp/. */
+  private async fetchPart(sb: Superblock, i: number): Promise<{ data: Uint8Array; inline: boolean }> {
+    const rel = partPath(sb.from, sb.to, i);
+    const inline = inlinePart(sb, rel);
+    if (inline) return { data: inline, inline: true };
+    const header = sb.parts[i]!;
+    if (this.source instanceof HttpSource) {
+      const dest = join(this.repo.tmpDir, `deltapart-${header.checksum.slice(0, 16)}-${randomBytes(4).toString("hex")}`);
+      try {
+        const n = await this.source.download("content", rel, dest, header.size);
+        if (n === null) throw new PullError(`Static delta part ${rel} not found on the remote`);
+        this.deltaTotals.fetchedSize += n;
+        return { data: new Uint8Array(await readFile(dest)), inline: false };
+      } finally {
+        await rm(dest, { force: true });
+      }
+    }
+    const data = await this.source.getFile("content", rel, header.size);
+    if (data === null) throw new PullError(`Static delta part ${rel} not found`);
+    return { data, inline: false };
+  }
+
+  private async fetchFallbackMetadata(type: ObjectType, checksum: string): Promise<void> {
+    if (await this.repo.hasObject(checksum, type)) return;
+    const bytes = await this.fetchMetadataObject(type, checksum);
+    await this.repo.writeMetadata(type, bytes, checksum, { fsync: this.o.fsync });
   }
 
   private async scanDirMeta(checksum: string): Promise<void> {
@@ -370,6 +603,23 @@ class Puller {
   }
 }
 
+/** At most `n` tasks at once. */
+class Slots {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  constructor(private readonly n: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.active >= this.n) await new Promise<void>((r) => this.waiters.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiters.shift()?.();
+    }
+  }
+}
+
 /** Wait for every task; rethrow the first failure only after all have settled (no half-written stragglers). */
 async function settleAll(tasks: Array<Promise<void>>): Promise<void> {
   const results = await Promise.allSettled(tasks);
@@ -424,7 +674,7 @@ export async function fetchSummary(
   repo: Repo,
   source: PullSource,
   remote: string | null,
-  opts: { gpgVerifySummary?: boolean; remotesConfigDir?: string } = {},
+  opts: { gpgVerifySummary?: boolean; signVerifiers?: SignVerifiers | null; remotesConfigDir?: string } = {},
 ): Promise<SummaryFetch | null> {
   const sig = await source.getFile("meta", "summary.sig");
   let bytes: Uint8Array | null = null;
@@ -454,6 +704,21 @@ export async function fetchSummary(
         if (e2 instanceof GpgError) throw new PullError(e2.message);
         throw e2;
       }
+      bytes = fresh;
+    }
+  }
+  if (opts.signVerifiers) {
+    if (!bytes) throw new SignVerifyError("Signatures verification enabled, but no summary found (use sign-verify-summary=false in remote config to disable)");
+    if (!sig) throw new SignVerifyError("Signatures verification enabled, but no summary.sig found (use sign-verify-summary=false in remote config to disable)");
+    const engines = opts.signVerifiers;
+    const verify = (b: Uint8Array) => verifyWithEngines(engines, b, decodeSummarySig(sig), "summary");
+    try {
+      await verify(bytes);
+    } catch (e) {
+      if (!(e instanceof SignVerifyError) || !cameFromCache) throw e;
+      const fresh = await source.getFile("meta", "summary");
+      if (!fresh) throw e;
+      await verify(fresh);
       bytes = fresh;
     }
   }
@@ -524,9 +789,8 @@ export async function pull(repo: Repo, remoteName: string, o: PullOptions = {}):
   try {
     const gpgVerify = o.gpgVerify ?? remote!.gpgVerify;
     const gpgVerifySummary = o.gpgVerifySummary ?? remote!.gpgVerifySummary;
-    if (remote!.option("sign-verify") !== undefined && remote!.boolean("sign-verify", false)) {
-      throw new NotSupportedError(`Remote "${remoteName}" has sign-verify enabled; signature verification is not supported by ostree-ts yet`);
-    }
+    const signVerifiers = remote!.boolean("sign-verify", false) ? await loadSignVerifiers(remote!) : null;
+    const signVerifiersSummary = remote!.boolean("sign-verify-summary", false) ? await loadSignVerifiers(remote!) : null;
     let refs = o.refs ?? [];
     if (!refs.length && !o.mirror) {
       refs = remote!.branches;
@@ -536,6 +800,8 @@ export async function pull(repo: Repo, remoteName: string, o: PullOptions = {}):
       remoteName,
       gpgVerify,
       gpgVerifySummary,
+      signVerifiers,
+      signVerifiersSummary,
       collectionId: remote!.collectionId ?? null,
       refNamespace: (ref) => (o.mirror ? { kind: "heads" } : { kind: "remote", remote: remoteName }),
     });
@@ -573,6 +839,8 @@ interface RunContext {
   remoteName: string | null;
   gpgVerify: boolean;
   gpgVerifySummary: boolean;
+  signVerifiers?: SignVerifiers | null;
+  signVerifiersSummary?: SignVerifiers | null;
   collectionId: string | null;
   refNamespace: (ref: string) => RefNamespace;
   /** Resolve refs from the source's refs/heads directly (pull-local). */
@@ -582,15 +850,30 @@ interface RunContext {
 async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunContext): Promise<PullResult> {
   if (o.dryRun && !o.requireStaticDeltas) throw new PullError("--dry-run requires --require-static-deltas");
   if (o.requireStaticDeltas && o.disableStaticDeltas) throw new PullError("Can't specify both --require-static-deltas and --disable-static-deltas");
+  if (o.requireStaticDeltas && repo.isArchive) throw new PullError("Can't use static deltas in an archive repo");
   const targets = parseTargets(o.refs ?? []);
-  const puller = new Puller(repo, source, o, ctx.remoteName, ctx.gpgVerify, ctx.collectionId);
+  const puller = new Puller(repo, source, o, ctx.remoteName, ctx.gpgVerify, ctx.collectionId, ctx.signVerifiers ?? null, ctx.gpgVerifySummary);
   await puller.openLocalcache();
+  // pull.md §3 step 5: never into archive repos, not from local repos unless required, not for metadata-only pulls.
+  puller.deltasDisabled =
+    Boolean(o.disableStaticDeltas) || repo.isArchive || Boolean(o.commitMetadataOnly) || (source.kind === "local" && !o.requireStaticDeltas);
 
   // Step 2–3: the summary, when refs need resolving (or deltas need listing).
-  const needSummary = !ctx.localRefs && ((o.mirror && targets.length === 0) || targets.some((t) => t.pinned === null) || ctx.gpgVerifySummary);
+  let needSummary =
+    !ctx.localRefs && ((o.mirror && targets.length === 0) || targets.some((t) => t.pinned === null) || ctx.gpgVerifySummary || Boolean(ctx.signVerifiersSummary));
+  let configIndexed: boolean | undefined;
+  if (!needSummary && !puller.deltasDisabled) {
+    // Pinned commits only: the remote config says whether delta indexes exist; without them the summary lists deltas.
+    configIndexed = (await readRemoteConfig(source))?.getBoolean("core", "indexed-deltas", false) ?? false;
+    if (!configIndexed) needSummary = true;
+  }
   let summary: SummaryFetch | null = null;
   if (needSummary) {
-    summary = await fetchSummary(repo, source, ctx.remoteName, { gpgVerifySummary: ctx.gpgVerifySummary, remotesConfigDir: o.remotesConfigDir });
+    summary = await fetchSummary(repo, source, ctx.remoteName, {
+      gpgVerifySummary: ctx.gpgVerifySummary,
+      signVerifiers: ctx.signVerifiersSummary,
+      remotesConfigDir: o.remotesConfigDir,
+    });
     if (summary && source.kind === "http") {
       // 2022.7 fetches `config` when the summary records the remote's mode.
       if (summaryString(summary.parsed, "ostree.summary.mode") !== undefined && summaryBoolean(summary.parsed, "ostree.summary.tombstone-commits") !== undefined) {
@@ -603,12 +886,13 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     for (const ref of summary.parsed.refs.keys()) targets.push({ ref, pinned: null });
   }
 
-  // Static deltas: @ostree-ts/deltas has no part applier yet, so every pull goes object by object.
-  if (o.requireStaticDeltas) {
-    if (!summary?.parsed.deltas.size && !(summary && summaryBoolean(summary.parsed, "ostree.summary.indexed-deltas"))) {
-      throw new PullError("Fetch configured to require static deltas, but no summary deltas or delta index found");
-    }
-    throw new NotSupportedError("Static delta pulls are not supported by ostree-ts yet (the delta applier has not landed)");
+  if (summary) {
+    for (const [name, digest] of summary.parsed.deltas) puller.deltaTable.set(name, digest);
+    puller.summaryHasDeltas = summary.parsed.deltas.size > 0;
+  }
+  puller.indexedDeltas = (summary ? summaryBoolean(summary.parsed, "ostree.summary.indexed-deltas") : undefined) ?? configIndexed ?? false;
+  if (o.requireStaticDeltas && !puller.indexedDeltas && !puller.summaryHasDeltas) {
+    throw new PullError("Fetch configured to require static deltas, but no summary deltas or delta index found");
   }
 
   // Step 4: resolve every target to a commit.
@@ -646,7 +930,14 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
   puller.emit(true);
   const depth = o.depth ?? 0;
   await withRepoLock(repo, "shared", async () => {
-    await settleAll(resolved.map((r) => puller.pullCommit(r.checksum, r.ref, depth)));
+    await settleAll(
+      resolved.map(async (r) => {
+        // The delta FROM is the ref's local value (`remote:ref` for remotes), as ostree resolves it.
+        const ns: RefNamespace | null = r.ref === null ? null : ctx.remoteName ? { kind: "remote", remote: ctx.remoteName } : ctx.refNamespace(r.ref);
+        const from = ns ? await readRef(repo, ns, r.ref!) : null;
+        await puller.pullTarget(r.checksum, r.ref, from, depth);
+      }),
+    );
   });
 
   if (o.timestampCheck && !o.dryRun) {
@@ -685,16 +976,21 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     commits: resolved.map((r) => r.checksum),
     progress: { ...puller.progress },
     deltaParts: puller.deltaParts,
+    deltaTotals: { ...puller.deltaTotals },
     requests: source instanceof HttpSource ? source.http.requests : 0,
     dryRun: Boolean(o.dryRun),
   };
 }
 
+async function readRemoteConfig(source: PullSource): Promise<KeyFile | null> {
+  const bytes = await source.getFile("meta", "config");
+  return bytes ? KeyFile.parse(Buffer.from(bytes).toString("utf8"), "remote config") : null;
+}
+
 /** The remote's `config` must say archive mode (pull.md §2 B). */
 async function checkRemoteConfig(source: PullSource): Promise<void> {
-  const bytes = await source.getFile("meta", "config");
-  if (!bytes) return;
-  const kf = KeyFile.parse(Buffer.from(bytes).toString("utf8"), "remote config");
+  const kf = await readRemoteConfig(source);
+  if (!kf) return;
   const mode = kf.getString("core", "mode") ?? "bare";
   if (mode !== "archive-z2" && mode !== "archive") throw new PullError(`Can't pull from archives with mode "${mode}"`);
 }

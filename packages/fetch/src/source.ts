@@ -71,6 +71,11 @@ export class HttpSource implements PullSource {
     return r ? new Uint8Array(r.body) : null;
   }
 
+  /** Stream a file into `dest` (resuming with Range); null when absent. */
+  download(base: "meta" | "content", rel: string, dest: string, maxSize?: number): Promise<number | null> {
+    return this.http.download(this.join(base, rel), dest, { optional: true, maxSize });
+  }
+
   async getMetadata(type: ObjectType, checksum: string): Promise<Uint8Array | null> {
     const base = type === ObjectType.CommitMeta ? "meta" : "content";
     return this.getFile(base, objectRel(checksum, objectTypeName(type)));

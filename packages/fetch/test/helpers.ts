@@ -9,7 +9,7 @@ export type Fault = "drop" | "500" | "404" | "truncate" | "corrupt" | "stall" | 
 export interface StaticServer {
   url: string;
   /** Every request path in order, with status. */
-  log: Array<{ path: string; status: number; range?: string }>;
+  log: Array<{ path: string; status: number; range?: string; bytes?: number }>;
   /** Decide a fault per request (called for object/delta paths and everything else). */
   fault: (path: string, n: number) => Fault;
   close(): Promise<void>;
@@ -64,7 +64,7 @@ export async function staticServer(root: string): Promise<StaticServer> {
     const range = req.headers.range && /^bytes=(\d+)-$/.exec(req.headers.range);
     if (range && Number(range[1]) < size) start = Number(range[1]);
     const status = start > 0 ? 206 : 200;
-    s.log.push({ path, status, range: req.headers.range });
+    s.log.push({ path, status, range: req.headers.range, bytes: size - start });
     const headers: Record<string, string | number> = { "content-length": size - start, etag: `"${size}"`, "accept-ranges": "bytes" };
     if (status === 206) headers["content-range"] = `bytes ${start}-${size - 1}/${size}`;
     res.writeHead(status, headers);

@@ -37,6 +37,12 @@ export async function runWithProgress(inv: Invocation, run: (o: Partial<PullOpti
   const tty = process.stdout.isTTY && !json;
   const bar = tty ? new fetch.TtyProgressBar(process.stdout) : null;
   const result = await run({ onProgress: bar ? (p) => bar.update(p) : undefined });
+  if (result.dryRun && !json) {
+    // ostree's dry-run console callback: what the chosen deltas would fetch, and nothing else.
+    const t = result.deltaTotals;
+    inv.out.print(`Delta update: ${t.fetchedParts}/${t.parts} parts, ${fetch.formatSize(t.fetchedSize)}/${fetch.formatSize(t.size)}, ${fetch.formatSize(t.usize)} total uncompressed\n`);
+    return;
+  }
   const line = result.progress.bytesTransferred > 0 ? fetch.formatFinalStatus(result.progress, result.deltaParts, result.dryRun) : null;
   if (json) {
     inv.out.print(
