@@ -244,16 +244,16 @@ class Puller {
   }
 
   /** Pull one commit (and, with depth, its parents). `ref` is the name it was requested under. */
-  pullCommit(checksum: string, ref: string | null, depth: number): Promise<void> {
+  pullCommit(checksum: string, ref: string | null, depth: number, isParent = false): Promise<void> {
     let p = this.commitsDone.get(checksum);
     if (!p) {
-      p = this.doPullCommit(checksum, ref, depth);
+      p = this.doPullCommit(checksum, ref, depth, isParent);
       this.commitsDone.set(checksum, p);
     }
     return p;
   }
 
-  private async doPullCommit(checksum: string, ref: string | null, depth: number): Promise<void> {
+  private async doPullCommit(checksum: string, ref: string | null, depth: number, isParent: boolean): Promise<void> {
     const repo = this.repo;
     const detached = await this.fetchCommitMeta(checksum);
     const have = await repo.hasObject(checksum, ObjectType.Commit);
@@ -267,8 +267,8 @@ class Puller {
       try {
         bytes = await this.fetchMetadataObject(ObjectType.Commit, checksum);
       } catch (e) {
-        // A parent beyond what the remote has is not an error (shallow remotes).
-        if (e instanceof ObjectNotFoundError && ref === null && depth < 0) return;
+        // A parent the remote no longer has is not an error (pruned or shallow remotes).
+        if (e instanceof ObjectNotFoundError && isParent) return;
         throw e;
       }
       commit = decodeCommit(bytes, checksum);
@@ -282,7 +282,7 @@ class Puller {
       }
       if (this.o.dryRun) return;
       await repo.markCommitPartial(checksum);
-      await repo.writeMetadata(ObjectType.Commit, bytes, checksum, { fsync: this.o.fsync });
+      await this.storeMetadata(ObjectType.Commit, bytes, checksum);
     }
     if (detached && !this.o.dryRun) await atomicWriteObject(repo, repo.objectPath(checksum, ObjectType.CommitMeta), detached);
 
@@ -295,7 +295,7 @@ class Puller {
       if (!subpaths) await repo.clearCommitPartial(checksum);
     }
     if (depth !== 0 && commit.parent) {
-      await this.pullCommit(commit.parent, null, depth > 0 ? depth - 1 : depth);
+      await this.pullCommit(commit.parent, null, depth > 0 ? depth - 1 : depth, true);
     }
   }
 
@@ -487,6 +487,16 @@ class Puller {
     await this.repo.writeMetadata(type, bytes, checksum, { fsync: this.o.fsync });
   }
 
+  /**
+   * Store a verified metadata object. From a local repo it is hardlinked
+   * (metadata objects are stored the same way in every mode), as ostree's
+   * import does; otherwise written.
+   */
+  private async storeMetadata(type: ObjectType, bytes: Uint8Array, checksum: string): Promise<void> {
+    if (this.source instanceof LocalSource && (await this.repo.linkObjectFrom(this.source.repo, checksum, type))) return;
+    await this.repo.writeMetadata(type, bytes, checksum, { fsync: this.o.fsync });
+  }
+
   private async scanDirMeta(checksum: string): Promise<void> {
     const key = `${checksum}.dirmeta`;
     if (this.seen.has(key)) return;
@@ -497,7 +507,7 @@ class Puller {
     }
     const bytes = await this.fetchMetadataObject(ObjectType.DirMeta, checksum);
     decodeDirMeta(bytes, checksum);
-    await this.repo.writeMetadata(ObjectType.DirMeta, bytes, checksum, { fsync: this.o.fsync });
+    await this.storeMetadata(ObjectType.DirMeta, bytes, checksum);
   }
 
   /**
@@ -514,7 +524,7 @@ class Puller {
     } else {
       bytes = await this.fetchMetadataObject(ObjectType.DirTree, checksum);
       decodeDirTree(bytes, checksum);
-      await this.repo.writeMetadata(ObjectType.DirTree, bytes, checksum, { fsync: this.o.fsync });
+      await this.storeMetadata(ObjectType.DirTree, bytes, checksum);
     }
     const tree = decodeDirTree(bytes, checksum);
     const tasks: Array<Promise<void>> = [];
@@ -560,9 +570,21 @@ class Puller {
         return;
       }
     }
-    // Trusted local source with the same mode: hardlink, as ostree's import does.
-    if (this.source instanceof LocalSource && !this.o.untrusted && this.source.repo.mode === repo.mode && !this.o.bareuseronlyFiles) {
+    // Local source with the same mode: hardlink, as ostree's import does; --untrusted
+    // and --bareuseronly-files read the object first (checksum, modes) and link it only if it passes.
+    if (this.source instanceof LocalSource && this.source.repo.mode === repo.mode) {
+      let checked: FetchedContent | null = null;
+      if (this.o.untrusted || this.o.bareuseronlyFiles) {
+        checked = await this.source.getContent(checksum, repo.tmpDir, Boolean(this.o.untrusted));
+        if (this.o.bareuseronlyFiles || repo.mode === "bare-user-only") checkBareUserOnly(checksum, checked.meta);
+      }
       if (await repo.linkObjectFrom(this.source.repo, checksum, ObjectType.File)) {
+        if (checked?.payloadPath) await rm(checked.payloadPath, { force: true });
+        this.progress.fetchedContent++;
+        return;
+      }
+      if (checked) {
+        await this.storeContent(checksum, checked);
         this.progress.fetchedContent++;
         return;
       }

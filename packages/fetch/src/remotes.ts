@@ -183,7 +183,11 @@ export class Remotes {
     if (o.contentUrl !== undefined) put("contenturl", escapeValue(o.contentUrl));
     for (const [k, v] of o.set ?? []) put(k, escapeValue(v));
     if (o.noGpgVerify) put("gpg-verify", "false");
-    if (o.noSignVerify) put("sign-verify", "false");
+    // ostree's --no-sign-verify turns off every kind of signature check, GPG included.
+    if (o.noSignVerify) {
+      put("gpg-verify", "false");
+      put("sign-verify", "false");
+    }
     else if (o.signVerify?.length) {
       for (const spec of o.signVerify) {
         const m = /^([^=]+)=(inline|file):(.*)$/.exec(spec);

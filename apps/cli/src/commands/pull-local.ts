@@ -38,6 +38,9 @@ const pullLocal: CommandModule = {
         depth: (inv.opts.depth as number | undefined) ?? 0,
         fsync: Boolean(inv.opts["per-object-fsync"]),
       }),
+      // ostree pull-local's summary line, printed even when nothing was imported.
+      (r) =>
+        `${r.progress.fetchedMetadata} metadata, ${r.progress.fetchedContent} content objects imported; ${fetch.formatSize(r.progress.contentBytesWritten)} content written`,
     );
   },
 };

@@ -31,7 +31,11 @@ export const PULL_OPTIONS: OptionSpec[] = [
 ];
 
 /** Progress on a TTY, the final status line otherwise (as ostree's console progress does). */
-export async function runWithProgress(inv: Invocation, run: (o: Partial<PullOptions>) => Promise<PullResult>): Promise<void> {
+export async function runWithProgress(
+  inv: Invocation,
+  run: (o: Partial<PullOptions>) => Promise<PullResult>,
+  finalLine?: (r: PullResult) => string | null,
+): Promise<void> {
   const fetch = await import("@ostree-ts/fetch");
   const json = Boolean(inv.opts.json);
   const tty = process.stdout.isTTY && !json;
@@ -43,7 +47,11 @@ export async function runWithProgress(inv: Invocation, run: (o: Partial<PullOpti
     inv.out.print(`Delta update: ${t.fetchedParts}/${t.parts} parts, ${fetch.formatSize(t.fetchedSize)}/${fetch.formatSize(t.size)}, ${fetch.formatSize(t.usize)} total uncompressed\n`);
     return;
   }
-  const line = result.progress.bytesTransferred > 0 ? fetch.formatFinalStatus(result.progress, result.deltaParts, result.dryRun) : null;
+  const line = finalLine
+    ? finalLine(result)
+    : result.progress.bytesTransferred > 0
+      ? fetch.formatFinalStatus(result.progress, result.deltaParts, result.dryRun)
+      : null;
   if (json) {
     inv.out.print(
       `${JSON.stringify({

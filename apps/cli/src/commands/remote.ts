@@ -161,6 +161,7 @@ const remote: CommandModule = {
     switch (sub.name) {
       case "add": {
         if (args.length < 2) usage("NAME and URL must be specified");
+        if (inv.opts["if-not-exists"] && inv.opts.force) usage("Can only specify one of --if-not-exists and --force");
         const set: Array<[string, string]> = ((inv.opts.set as string[] | undefined) ?? []).map((kv) => {
           const eq = kv.indexOf("=");
           if (eq < 0) throw new CliError(`Missing '=' in KEY=VALUE for --set`);
