@@ -13,7 +13,7 @@ if (cmd === "generate") {
     filename: out,
     matching: process.argv.includes("--ostree-matching") ? "ostree" : "extended",
     minFallbackSize: process.argv.includes("--no-fallbacks") ? 0 : undefined,
-    log: (l) => process.stderr.write(`${l}\n`),
+    log: (l) => process.stderr.write(`${(performance.now() / 1000).toFixed(1)} ${l}\n`),
   });
   const total = r.parts.reduce((s, p) => s + p.size, 0) + r.fallbacks.reduce((s, f) => s + f.size, 0) + r.superblockSize;
   console.log(JSON.stringify({ total, parts: r.parts.length, fallbacks: r.fallbacks.length, stats: r.stats }));

@@ -43,8 +43,17 @@ export interface XzOptions {
    * Encoder preset flag (default "-8", ostree's; "-9e" is ~5 % smaller on
    * bsdiff-heavy parts at ~1.5× the time). Any preset decodes with ostree.
    */
-  preset?: "-8" | "-9" | "-9e";
+  preset?: XzPreset;
 }
+
+/**
+ * "-8" = ostree's settings. "-8n" = -8 with the match finder's nice length at
+ * its maximum (273): ≈ 7 % smaller bsdiff patches for ≈ 2.5× the encoder CPU,
+ * same dictionary (so the same decoder memory). "-9e" ≈ "-8n" in size, slower.
+ */
+export type XzPreset = "-8" | "-8n" | "-9" | "-9e";
+
+const PRESET_ARG: Record<XzPreset, string> = { "-8": "-8", "-8n": "--lzma2=preset=8,nice=273", "-9": "-9", "-9e": "-9e" };
 
 /** Arguments that make xz reproduce ostree's liblzma settings. */
 export const XZ_ENCODE_ARGS: readonly string[] = ["-8", "-T1", "--check=crc64", "--format=xz", "-c", "-q"];
@@ -87,7 +96,7 @@ function pipeThrough(cmd: string, args: readonly string[], input: Uint8Array, ou
 /** Compresses a part payload (without the compression byte). */
 export async function compress(data: Uint8Array, kind: CompressionKind, options: XzOptions = {}): Promise<Uint8Array> {
   if (kind === "none") return data;
-  const args = options.preset && options.preset !== "-8" ? [options.preset, ...XZ_ENCODE_ARGS.slice(1)] : XZ_ENCODE_ARGS;
+  const args = options.preset && options.preset !== "-8" ? [PRESET_ARG[options.preset], ...XZ_ENCODE_ARGS.slice(1)] : XZ_ENCODE_ARGS;
   return pipeThrough(options.xzPath ?? "xz", args, data);
 }
 
@@ -183,11 +192,12 @@ export class CompressionPool {
     return this.running;
   }
 
-  async compress(data: Uint8Array, kind: CompressionKind): Promise<Uint8Array> {
+  /** `preset` overrides the pool's for this job. */
+  async compress(data: Uint8Array, kind: CompressionKind, preset?: XzPreset): Promise<Uint8Array> {
     if (this.running >= this.concurrency) await new Promise<void>((r) => this.waiting.push(r));
     this.running++;
     try {
-      return await compress(data, kind, this.options);
+      return await compress(data, kind, preset === undefined ? this.options : { ...this.options, preset });
     } finally {
       this.running--;
       this.waiting.shift()?.();

@@ -17,7 +17,7 @@ import { variant } from "@ostree-ts/gvariant";
 import { mapLimit, ObjectType, type FileMeta, type Repo } from "@ostree-ts/objstore";
 import { bsdiffMemoryEstimate } from "./bsdiff.js";
 import { BsdiffPool } from "./bsdiff-pool.js";
-import { CompressionPool, type CompressionKind } from "./compress.js";
+import { CompressionPool, type CompressionKind, type XzPreset } from "./compress.js";
 import { DeltaError } from "./errors.js";
 import { isCompressedData, matchFiles, type FileMatch, type TreeFile } from "./matching.js";
 import { commitmetaKey, deltaDirPath, deltaName, partPath } from "./naming.js";
@@ -51,14 +51,24 @@ export interface GenerateOptions {
   matching?: "ostree" | "extended";
   /** Part compression (default xz, as ostree). */
   compression?: CompressionKind;
-  /** xz preset: "-8" (default) = ostree's settings; "-9e" makes bsdiff-heavy parts ≈ 5 % smaller for ≈ 1.5× the xz time. */
-  xzPreset?: "-8" | "-9" | "-9e";
+  /**
+   * xz preset: "-8" = ostree's settings (the default with `matching: "ostree"`); "auto" (the
+   * default otherwise) = "-8n" for parts that are mostly bsdiff patches (≈ 7 % smaller there,
+   * ≈ 2.5× the xz CPU), "-8" for the others, where the longer match search gains < 1 %.
+   */
+  xzPreset?: XzPreset | "auto";
   /** bsdiff worker threads (default min(4, cores)). */
   bsdiffConcurrency?: number;
   /** Concurrent xz processes (default min(4, cores)). */
   compressionConcurrency?: number;
   /** bsdiff is skipped for a pair whose working memory would exceed this (bytes, default 2 GiB). */
   bsdiffMemoryBudget?: number;
+  /**
+   * New files at least this large (bytes, default 4 MiB) are bsdiff'ed as soon as they are
+   * matched and their patches go last, in their own part, so one long diff (a kernel image)
+   * overlaps the others instead of stalling the in-order stream.
+   */
+  earlyBsdiffSize?: number;
   /** Generation timestamp (seconds); default now. */
   timestamp?: number;
   /** ostree's verbose lines (it prints them on stderr). */
@@ -180,6 +190,8 @@ class PartBuilder {
   private readonly xattrIdx = new Map<string, number>();
   private readonly chunks: Uint8Array[] = [];
   blobLen = 0;
+  /** Blob bytes that are bsdiff patches of files below `earlyBsdiffSize`. */
+  patchBytes = 0;
   readonly ops = new OpWriter();
   readonly objects: DeltaObject[] = [];
   usize = 0;
@@ -225,6 +237,7 @@ class PartBuilder {
     return i;
   }
 
+  /** The encoded payload; the blob chunks are released (a sealed part keeps only its header data). */
   payload(): Uint8Array {
     const blob = new Uint8Array(this.blobLen);
     let at = 0;
@@ -232,6 +245,7 @@ class PartBuilder {
       blob.set(c, at);
       at += c.length;
     }
+    this.chunks.length = 0;
     return encodePartPayload({ modes: this.modes, xattrs: this.xattrs, blob, ops: this.ops.finish() });
   }
 }
@@ -261,9 +275,12 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   const useBsdiff = options.bsdiff ?? true;
   const extended = (options.matching ?? "extended") === "extended";
   const budget = options.bsdiffMemoryBudget ?? 2 * 1024 ** 3;
+  const bigBsdiff = options.earlyBsdiffSize ?? 4 * 1024 * 1024;
   const kind = options.compression ?? "xz";
   const endianness = options.endianness ?? "l";
-  const pool = new CompressionPool(options.compressionConcurrency, { preset: options.xzPreset ?? "-8" });
+  const pool = new CompressionPool(options.compressionConcurrency);
+  const xzPreset = options.xzPreset ?? (extended ? "auto" : "-8");
+  const presetFor = (p: PartBuilder): XzPreset => (xzPreset !== "auto" ? xzPreset : p.patchBytes * 2 > p.blobLen ? "-8n" : "-8");
 
   const commitBytes = await repo.loadMetadataBytes(ObjectType.Commit, to);
   const toWalk = await walkCommit(repo, to);
@@ -293,8 +310,19 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
 
   const readData = async (checksum: string) => (await repo.readContentBytes(checksum)).data;
 
+  // Patches are computed on a worker pool while the main thread decides, builds parts and
+  // hands them to xz. Large pairs (vmlinuz: ~20 s of bsdiff) start as soon as they are
+  // decided and are emitted after the other patches, so they never stall the in-order stream.
+  const bpool = new BsdiffPool({ memoryBudget: budget, concurrency: options.bsdiffConcurrency });
+  type Diffed = { b: Uint8Array; patch: Uint8Array };
+  const runDiff = (a: Uint8Array, b: Uint8Array): Promise<Diffed> => {
+    const p = bpool.diff(a, b).then((patch) => ({ b, patch }));
+    p.catch(() => undefined);
+    return p;
+  };
+
   // Decide rollsum vs bsdiff per match (ostree: rollsum when ≥ 50 % of chunks match).
-  type Planned = { match: FileMatch; rollsum?: RollsumMatch[]; reused?: number };
+  type Planned = { match: FileMatch; rollsum?: RollsumMatch[]; reused?: number; early?: Promise<Diffed> };
   const rollsums: Planned[] = [];
   const bsdiffs: Planned[] = [];
   const matchedNew = new Set<string>();
@@ -313,7 +341,7 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
       rollsums.push({ match: m, rollsum: r.matches, reused: r.matchSize });
       matchedNew.add(m.to.checksum);
     } else if (canBsdiff) {
-      bsdiffs.push({ match: m });
+      bsdiffs.push({ match: m, early: extended && m.to.size >= bigBsdiff ? runDiff(a, b) : undefined });
       matchedNew.add(m.to.checksum);
     }
   }
@@ -328,7 +356,7 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     parts.push(done);
     const payload = done.payload();
     const idx = parts.length;
-    const p = pool.compress(payload, kind).then((c) => {
+    const p = pool.compress(payload, kind, presetFor(done)).then((c) => {
       log(`part ${idx} n:${done.objects.length} compressed:${c.length + 1} uncompressed:${done.usize}`);
       return partFileBytes(kind, c);
     });
@@ -386,71 +414,93 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     entry({ path: match.to.path, checksum: match.to.checksum, objectType: "file", strategy: "rollsum", size: data.length, blobBytes: cur.blobLen - start, fromPath: match.from.path, matchReason: match.reason, reusedBytes: reused }, () => cur.blobSlice(start));
   }
 
-  // 3. bsdiff (patches computed one at a time: each needs ~8·old + 2·new bytes)
+  // 4. plain regular files, or fallbacks. Similar files side by side (same extension, then
+  // same name) give xz's window more to match. With extended matching the unmatched ones go
+  // before the patches, so their part is compressed while bsdiff runs; files whose patch is
+  // dropped follow the patches.
+  const fallbacks: FallbackEntry[] = [];
+  const plain = extended ? [...newRegular].sort((x, y) => compareStr(groupKey(x.path), groupKey(y.path))) : newRegular;
+  const plainDone = new Set<string>();
+  const emitPlain = async () => {
+    for (const f of plain) {
+      if (matchedNew.has(f.checksum) || plainDone.has(f.checksum)) continue;
+      plainDone.add(f.checksum);
+      if (minFallback > 0 && f.size > minFallback) {
+        const st = await stat(repo.objectPath(f.checksum, ObjectType.File));
+        fallbacks.push({ type: ObjectType.File, checksum: f.checksum, size: st.size, usize: f.size });
+        explain.push({ path: f.path, checksum: f.checksum, objectType: "file", strategy: "fallback", size: f.size, blobBytes: 0, cost: st.size, part: null, weight: 0 });
+        continue;
+      }
+      room(f.size);
+      const { meta, data } = await repo.readContentBytes(f.checksum);
+      const off = cur.append(data);
+      cur.ops.op(OP_OPEN_SPLICE_AND_CLOSE, cur.modeIndex(meta), cur.xattrIndex(meta), data.length, off);
+      cur.objects.push({ type: ObjectType.File, checksum: f.checksum });
+      cur.usize += data.length;
+      entry({ path: f.path, checksum: f.checksum, objectType: "file", strategy: "new", size: data.length, blobBytes: data.length }, () => data);
+    }
+  };
+  if (extended) await emitPlain();
+
+  // 3. bsdiff: small patches in match order, a window ahead of the part being built; the
+  // large ones (started early) last, in match order too, so the output is deterministic.
   let nBsdiff = 0;
-  // Patches are computed on a worker pool a few files ahead of the part being built.
-  const bpool = new BsdiffPool({ memoryBudget: budget, concurrency: options.bsdiffConcurrency });
-  const ahead: Array<Promise<{ b: Uint8Array; patch: Uint8Array }>> = [];
+  const emitBsdiff = ({ match }: Planned, { b, patch }: Diffed) => {
+    // A patch between unrelated versions is mostly "extra" bytes plus noise and
+    // compresses worse than the file itself; send such files whole.
+    if (extended && deflatedSize(patch) >= deflatedSize(b)) {
+      matchedNew.delete(match.to.checksum);
+      return;
+    }
+    nBsdiff++;
+    room(null);
+    const meta = infoCache.get(match.to.checksum)!.meta;
+    const start = cur.blobLen;
+    const srcOff = cur.append(bin(match.from.checksum));
+    cur.ops.op(OP_SET_READ_SOURCE, srcOff);
+    cur.ops.op(OP_OPEN, cur.modeIndex(meta), cur.xattrIndex(meta), b.length);
+    const off = cur.append(patch);
+    // Large patches (a compressed kernel image) gain nothing from the longer match search.
+    if (b.length < bigBsdiff) cur.patchBytes += patch.length;
+    cur.ops.op(OP_BSPATCH, off, patch.length);
+    cur.ops.op(OP_CLOSE);
+    cur.ops.op(OP_UNSET_READ_SOURCE);
+    cur.objects.push({ type: ObjectType.File, checksum: match.to.checksum });
+    cur.usize += b.length;
+    entry({ path: match.to.path, checksum: match.to.checksum, objectType: "file", strategy: "bsdiff", size: b.length, blobBytes: cur.blobLen - start, fromPath: match.from.path, matchReason: match.reason }, () => patch);
+  };
+  const inOrder = bsdiffs.filter((p) => !p.early);
+  const late = bsdiffs.filter((p) => p.early);
+  const ahead: Array<Promise<Diffed>> = [];
   const startDiff = (i: number) => {
-    const { match } = bsdiffs[i]!;
-    const p = Promise.all([readData(match.from.checksum), readData(match.to.checksum)]).then(async ([a, b]) => ({ b, patch: await bpool.diff(a, b) }));
+    const { match } = inOrder[i]!;
+    const p = Promise.all([readData(match.from.checksum), readData(match.to.checksum)]).then(([a, b]) => runDiff(a, b));
     p.catch(() => undefined);
     ahead[i] = p;
   };
   const window = bpool.concurrency * 2;
   try {
-    for (let i = 0; i < bsdiffs.length; i++) {
-      const { match } = bsdiffs[i]!;
+    for (let i = 0; i < inOrder.length; i++) {
       log(`processing bsdiff: [${i}/${bsdiffs.length}]`);
-      for (let j = i; j < Math.min(bsdiffs.length, i + window); j++) if (!ahead[j]) startDiff(j);
-      const { b, patch } = await ahead[i]!;
+      for (let j = i; j < Math.min(inOrder.length, i + window); j++) if (!ahead[j]) startDiff(j);
+      const d = await ahead[i]!;
       delete ahead[i];
-      // A patch between unrelated versions is mostly "extra" bytes plus noise and
-      // compresses worse than the file itself; send such files whole.
-      if (extended && deflatedSize(patch) >= deflatedSize(b)) {
-        matchedNew.delete(match.to.checksum);
-        continue;
-      }
-      nBsdiff++;
-      room(null);
-      const meta = infoCache.get(match.to.checksum)!.meta;
-      const start = cur.blobLen;
-      const srcOff = cur.append(bin(match.from.checksum));
-      cur.ops.op(OP_SET_READ_SOURCE, srcOff);
-      cur.ops.op(OP_OPEN, cur.modeIndex(meta), cur.xattrIndex(meta), b.length);
-      const off = cur.append(patch);
-      cur.ops.op(OP_BSPATCH, off, patch.length);
-      cur.ops.op(OP_CLOSE);
-      cur.ops.op(OP_UNSET_READ_SOURCE);
-      cur.objects.push({ type: ObjectType.File, checksum: match.to.checksum });
-      cur.usize += b.length;
-      entry({ path: match.to.path, checksum: match.to.checksum, objectType: "file", strategy: "bsdiff", size: b.length, blobBytes: cur.blobLen - start, fromPath: match.from.path, matchReason: match.reason }, () => patch);
+      emitBsdiff(inOrder[i]!, d);
+    }
+    // The large patches get their own part(s): compressed beside the previous one, not after it.
+    if (late.length > 0 && cur.objects.length > 0) seal();
+    for (const [k, p] of late.entries()) {
+      log(`processing bsdiff: [${inOrder.length + k}/${bsdiffs.length}]`);
+      emitBsdiff(p, await p.early!);
+      p.early = undefined;
     }
   } finally {
     if (bpool.failure) log(`bsdiff workers unavailable, ran on the main thread: ${bpool.failure}`);
     await bpool.close();
   }
+  await emitPlain();
 
-  // 4. plain regular files, or fallbacks; 5. symlinks. Similar files side by side
-  // (same extension, then same name) give xz's window more to match.
-  const fallbacks: FallbackEntry[] = [];
-  const plain = extended ? [...newRegular].sort((x, y) => compareStr(groupKey(x.path), groupKey(y.path))) : newRegular;
-  for (const f of plain) {
-    if (matchedNew.has(f.checksum)) continue;
-    if (minFallback > 0 && f.size > minFallback) {
-      const st = await stat(repo.objectPath(f.checksum, ObjectType.File));
-      fallbacks.push({ type: ObjectType.File, checksum: f.checksum, size: st.size, usize: f.size });
-      explain.push({ path: f.path, checksum: f.checksum, objectType: "file", strategy: "fallback", size: f.size, blobBytes: 0, cost: st.size, part: null, weight: 0 });
-      continue;
-    }
-    room(f.size);
-    const { meta, data } = await repo.readContentBytes(f.checksum);
-    const off = cur.append(data);
-    cur.ops.op(OP_OPEN_SPLICE_AND_CLOSE, cur.modeIndex(meta), cur.xattrIndex(meta), data.length, off);
-    cur.objects.push({ type: ObjectType.File, checksum: f.checksum });
-    cur.usize += data.length;
-    entry({ path: f.path, checksum: f.checksum, objectType: "file", strategy: "new", size: data.length, blobBytes: data.length }, () => data);
-  }
+  // 5. symlinks
   for (const f of newSymlinks) {
     const meta = infoCache.get(f.checksum)!.meta;
     const target = new TextEncoder().encode(meta.symlinkTarget);

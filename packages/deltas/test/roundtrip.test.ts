@@ -79,6 +79,33 @@ describe("generate → apply (in-process, every repo mode)", () => {
     expect(total).toBeLessThan(16_000);
   });
 
+  it("diffs large files early and ships their patches last, in their own part; the delta applies", async () => {
+    const file = join(tmp.path, "early", "sb");
+    const r = await generateDelta(src, { from: c1, to: c2, filename: file, earlyBsdiffSize: 25_000, xzPreset: "auto" });
+    const patched = r.explain.filter((e) => e.strategy === "bsdiff");
+    const early = patched.filter((e) => e.size >= 25_000);
+    expect(early.map((e) => e.path)).toEqual(["/usr/lib/modules/6.1.0-56-amd64/kernel/a.ko"]);
+    expect(patched.map((e) => e.path)).toContain("/usr/bin/app.sh");
+    const last = r.parts.length - 1;
+    expect(early[0]!.part).toBe(last);
+    expect(r.explain.filter((e) => e.part === last).map((e) => e.path)).not.toContain("/usr/bin/app.sh");
+    const dst = await Repo.init(join(tmp.path, "early-dst"), { mode: "archive" });
+    const { reachableFromCommit } = await import("@ostree-ts/objstore");
+    for (const key of await reachableFromCommit(src, c1)) {
+      const [csum, t] = key.split(".") as [string, string];
+      if (t === "file") {
+        const { meta, data } = await src.readContentBytes(csum);
+        await dst.writeContent(meta, { data }, csum);
+      } else {
+        const type = t === "commit" ? ObjectType.Commit : t === "dirtree" ? ObjectType.DirTree : ObjectType.DirMeta;
+        await dst.writeMetadata(type, await src.loadMetadataBytes(type, csum), csum);
+      }
+    }
+    await applyOffline(dst, file);
+    expect((await fsck(dst, { quiet: true })).commitsVerified).toBe(2);
+    expect(Buffer.from((await dst.readContentBytes(early[0]!.checksum)).data)).toEqual(Buffer.from((await src.readContentBytes(early[0]!.checksum)).data));
+  });
+
   for (const mode of ["archive", "bare-user", "bare-user-only"] as const) {
     it(`applies into a ${mode} repo holding FROM; result passes fsck`, async () => {
       const dst = await Repo.init(join(tmp.path, `dst-${mode}`), { mode });

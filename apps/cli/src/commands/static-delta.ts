@@ -95,7 +95,7 @@ function generatorOptions(inv: Invocation) {
     bsdiff: !o["disable-bsdiff"],
     inline: Boolean(o.inline),
     matching: o["ostree-matching"] ? ("ostree" as const) : ("extended" as const),
-    xzPreset: o["xz-extreme"] ? ("-9e" as const) : ("-8" as const),
+    xzPreset: o["xz-extreme"] ? ("-9e" as const) : undefined,
   };
 }
 
