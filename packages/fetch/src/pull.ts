@@ -119,8 +119,11 @@ interface Target {
 
 /** Mode-bit check of `--bareuseronly-files` (and bare-user-only targets). */
 function checkBareUserOnly(checksum: string, meta: FileMeta): void {
-  if (isRegular(meta) && (meta.mode & 0o7777 & ~0o775) !== 0) {
-    throw new PullError(`Content object ${checksum}: invalid mode 0${(meta.mode & 0o7777).toString(8)} outside of range 0775`);
+  const invalid = meta.mode & 0o7777 & ~0o775;
+  if (isRegular(meta) && invalid !== 0) {
+    // _ostree_validate_bareuseronly_mode's text (%04o of the whole mode and of the offending bits).
+    const o4 = (n: number) => n.toString(8).padStart(4, "0");
+    throw new PullError(`Content object ${checksum}: invalid mode 0${o4(meta.mode)} with bits 0${o4(invalid)}`);
   }
 }
 
@@ -787,7 +790,9 @@ export async function openRemoteSource(repo: Repo, remoteName: string, o: PullOp
   if (url.startsWith("file://")) {
     return { source: new LocalSource(await Repo.open(decodeURIComponent(new URL(url).pathname))), remote };
   }
-  if (!/^https?:\/\//.test(url)) throw new PullError(`Invalid URL '${url}' for remote "${remoteName}"`);
+  if (!/^https?:\/\//.test(url)) {
+    throw new PullError(/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url) ? `Invalid URI scheme in ${url}` : `Invalid URL '${url}' for remote "${remoteName}"`);
+  }
   const http = new HttpClient({
     concurrency: o.concurrency,
     retries: o.retries,

@@ -16,7 +16,9 @@ export class ObjectNotFoundError extends OstreeError {
     readonly objectType: string,
     detail = "",
   ) {
-    super(`No such metadata object ${checksum}.${objectType}${detail ? `: ${detail}` : ""}`);
+    // ostree_repo_load_file words a missing content object differently from metadata.
+    const what = objectType === "file" ? `Couldn't find file object '${checksum}'` : `No such metadata object ${checksum}.${objectType}`;
+    super(`${what}${detail ? `: ${detail}` : ""}`);
   }
 }
 
