@@ -89,7 +89,15 @@ async function printObject(inv: Invocation, repo: Repo, type: ObjectType, name: 
     inv.out.print(dumpVariantBytes(gvType, bytes));
     return;
   }
-  if (type === ObjectType.Commit) inv.out.print(dumpCommit(csum, decodeCommit(bytes, csum)).slice(`commit ${csum}\n`.length));
+  if (type !== ObjectType.Commit) return;
+  inv.out.print(dumpCommit(csum, decodeCommit(bytes, csum)).slice(`commit ${csum}\n`.length));
+  // As ot-builtin-show.c: the commit's GPG signatures, checked against the remote's (or every) keyring.
+  const gpg = await import("@ostree-ts/gpg");
+  const result = await gpg.verifyCommitForShow(repo, csum, {
+    remote: inv.opts["gpg-verify-remote"] as string | undefined,
+    keyringDir: inv.opts["gpg-homedir"] as string | undefined,
+  });
+  if (result) inv.out.print(gpg.formatShowSignatures(result));
 }
 
 const show: CommandModule = {

@@ -36,13 +36,33 @@ const summary: CommandModule = {
   async run(inv) {
     const repo = inv.repo as Repo;
     if (inv.opts.update) {
-      if (inv.opts["gpg-sign"] || inv.opts.sign) throw new CliError("Signing the summary is not supported by ostree-ts yet");
       const extra = inv.opts["add-metadata"] ? additionalMetadata(inv.opts["add-metadata"] as string[]) : undefined;
       if (repo.config.getString("core", "collection-id")) {
         // ostree also commits an `ostree-metadata` ref here; that needs the commit writer.
         throw new CliError("summary -u for repositories with a collection ID is not supported by ostree-ts yet");
       }
       await updateSummary(repo, { additionalMetadata: extra });
+      const gpgKeys = (inv.opts["gpg-sign"] as string[] | undefined) ?? [];
+      const signKeys = (inv.opts.sign as string[] | undefined) ?? [];
+      if (gpgKeys.length || signKeys.length) {
+        const gpg = await import("@ostree-ts/gpg");
+        // summary -u removed summary.sig: each signature is appended to a fresh one.
+        const homedir = inv.opts["gpg-homedir"] as string | undefined;
+        for (const keyId of gpgKeys) await gpg.signSummary(repo, { keyId, homedir });
+        if (signKeys.length) {
+          let engine: ReturnType<typeof gpg.signEngineByName>;
+          try {
+            engine = gpg.signEngineByName((inv.opts["sign-type"] as string | undefined) ?? "ed25519");
+            for (const key of signKeys) {
+              engine.setSecretKey(key);
+              await gpg.signSummaryWith(repo, engine);
+            }
+          } catch (e) {
+            if (e instanceof gpg.SignError) throw new CliError(e.message);
+            throw e;
+          }
+        }
+      }
     } else if (inv.opts.view || inv.opts.raw) {
       for (const line of viewSummary(await readSummary(repo), { raw: Boolean(inv.opts.raw) })) inv.out.print(`${line}\n`);
     } else {
