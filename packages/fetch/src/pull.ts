@@ -68,6 +68,8 @@ export interface PullOptions {
   localcacheRepos?: string[];
   /** Verify checksums of local sources too (HTTP is always verified). */
   untrusted?: boolean;
+  /** `--http-trusted`: skip content verification of HTTP pulls into archive repos. */
+  httpTrusted?: boolean;
   /** Reject regular files with mode bits outside 0775. */
   bareuseronlyFiles?: boolean;
   /** Refuse a commit older than the ref's current one. */
@@ -183,8 +185,10 @@ class Puller {
     this.o.onProgress({ ...this.progress });
   }
 
+  /** HTTP content is always verified, except `--http-trusted` into an archive (mirror) repo. */
   private get verifyLocal(): boolean {
-    return this.source.kind === "http" || Boolean(this.o.untrusted);
+    if (this.source.kind === "http") return !(this.o.httpTrusted && this.repo.isArchive);
+    return Boolean(this.o.untrusted);
   }
 
   /** Detached metadata, verified as a normal-form `a{sv}`; null when the remote has none. */
@@ -866,7 +870,8 @@ export async function pullLocal(repo: Repo, srcPath: string, o: PullLocalOptions
   let refs = o.refs ?? [];
   if (!refs.length) {
     const { listRefs } = await import("@ostree-ts/objstore");
-    refs = (await listRefs(src, { heads: true, remotes: false })).map((r) => r.ref);
+    // Every ref, remote ones as `remote:ref` (which then fail validation, as in ostree).
+    refs = (await listRefs(src, { heads: true, remotes: true })).map((r) => r.refspec);
   }
   if ((o.gpgVerify || o.gpgVerifySummary) && !o.remote) throw new PullError("Must specify --remote with --gpg-verify or --gpg-verify-summary");
   return runPull(repo, source, { ...o, refs }, {
@@ -955,7 +960,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     } else {
       const body = await source.getFile("meta", `refs/heads/${ref}`);
       if (body === null) {
-        throw new PullError(source.kind === "http" ? "Server returned HTTP 404" : `Remote refs/heads/${ref} not found`);
+        throw new PullError(source.kind === "http" ? "Server returned HTTP 404" : `Refspec '${ref}' not found`);
       }
       checksum = Buffer.from(body).toString("utf8").trimEnd();
       if (!isChecksum(checksum)) throw new PullError(`Invalid checksum in ref ${ref}: ${JSON.stringify(checksum.slice(0, 80))}`);

@@ -108,6 +108,7 @@ const pull: CommandModule = {
         requireStaticDeltas: Boolean(inv.opts["require-static-deltas"]),
         localcacheRepos: inv.opts["localcache-repo"] as string[] | undefined,
         untrusted: Boolean(inv.opts.untrusted),
+        httpTrusted: Boolean(inv.opts["http-trusted"]),
         bareuseronlyFiles: Boolean(inv.opts["bareuseronly-files"]),
         timestampCheck: Boolean(inv.opts["timestamp-check"]),
         disableVerifyBindings: Boolean(inv.opts["disable-verify-bindings"]),
