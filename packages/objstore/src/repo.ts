@@ -6,6 +6,7 @@ import {
   fchmodSync,
   fchownSync,
   fdatasyncSync,
+  futimesSync,
   lchownSync,
   lstatSync,
   lutimesSync,
@@ -103,6 +104,8 @@ const SMALL_FILE = 1 << 20;
 /** Archive payloads below this are deflated inline; larger ones on libuv's threadpool, in parallel. */
 const INLINE_DEFLATE = 16 << 10;
 const deflateRawAsync = promisify(deflateRaw);
+const TMP_PREFIX = randomBytes(4).toString("hex");
+let tmpCounter = 0;
 
 /** Where a new content object's payload comes from. */
 export type PayloadSource = { data: Uint8Array } | { path: string; size: number };
@@ -295,9 +298,22 @@ export class Repo {
     const path = this.objectPath(checksum, type);
     // A commit that is back (pulled again) is no longer deleted: its tombstone goes, as in ostree.
     if (type === ObjectType.Commit) await rm(this.objectPath(checksum, ObjectType.TombstoneCommit), { force: true });
-    if (await this.hasLooseObject(checksum, type)) return checksum;
-    await mkdir(join(path, ".."), { recursive: true });
-    await atomicWrite(this.tmpDir, path, bytes, options.fsync ?? false, 0o644);
+    // Small and many (a dirtree and a dirmeta per directory): synchronous calls, no threadpool round trips.
+    if (lstatSync(path, { throwIfNoEntry: false })) return checksum;
+    const tmp = this.tmpPath();
+    try {
+      const fd = openSync(tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o644);
+      try {
+        writevSync(fd, [bytes]);
+        if (options.fsync) fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      placeObjectSync(tmp, path);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
     this.writeStats.metadataWritten++;
     return checksum;
   }
@@ -494,13 +510,13 @@ export class Repo {
       } else if (this.mode === "bare-user-only") {
         fchmodSync(fd, meta.mode & 0o7777);
       }
+      // Setting xattrs below changes ctime only, so mtime can be set now, by fd.
+      if (!this.isArchive) futimesSync(fd, 0, 0);
     } finally {
       closeSync(fd);
     }
-    if (this.isArchive) return;
     if (this.mode === "bare") writeXattrs(tmp, meta.xattrs);
     else if (this.mode === "bare-user") setAttributeSync(tmp, "user.ostreemeta", encodeOstreeMeta(meta));
-    lutimesSync(tmp, 0, 0);
   }
 
   /** Count a content object stored by a writer outside this class (archive writes with size tracking). */
@@ -510,7 +526,8 @@ export class Repo {
   }
 
   private tmpPath(): string {
-    return join(this.tmpDir, `tmpobject-${randomBytes(8).toString("hex")}`);
+    // A per-process random prefix and a counter: unique without a getrandom call per object.
+    return join(this.tmpDir, `tmpobject-${TMP_PREFIX}${(tmpCounter++ >>> 0).toString(16).padStart(8, "0")}`);
   }
 
   private async placeObject(tmp: string, checksum: string, type: ObjectType): Promise<void> {
