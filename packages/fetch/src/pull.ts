@@ -16,6 +16,7 @@ import {
   objectTypeName,
   readRef,
   Repo,
+  resolveRev,
   setRef,
   sha256Hex,
   validateRef,
@@ -74,6 +75,8 @@ export interface PullOptions {
   bareuseronlyFiles?: boolean;
   /** Refuse a commit older than the ref's current one. */
   timestampCheck?: boolean;
+  /** Refuse a commit older than this local rev (`--timestamp-check-from-rev`). */
+  timestampCheckFromRev?: string;
   disableVerifyBindings?: boolean;
   /** Overrides the remote's URL (`--url`). */
   url?: string;
@@ -989,9 +992,11 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     );
   });
 
-  if (o.timestampCheck && !o.dryRun) {
+  if ((o.timestampCheck || o.timestampCheckFromRev) && !o.dryRun) {
+    // --timestamp-check-from-rev compares against that local commit instead of the ref's current one.
+    const fromRev = o.timestampCheckFromRev ? await resolveRev(repo, o.timestampCheckFromRev) : null;
     for (const r of resolved) {
-      const prev = r.ref === null ? null : previous.get(r.ref);
+      const prev = fromRev ?? (r.ref === null ? null : previous.get(r.ref));
       if (!prev || prev === r.checksum) continue;
       const [a, b] = [await repo.readCommit(prev).catch(() => null), await repo.readCommit(r.checksum)];
       if (a && b.timestamp < a.timestamp) {

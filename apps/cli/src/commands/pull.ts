@@ -79,7 +79,6 @@ const pull: CommandModule = {
   async run(inv) {
     const repo = inv.repo as Repo;
     if (inv.args.length < 1) throw new UsageError("REMOTE must be specified");
-    if (inv.opts["timestamp-check-from-rev"] !== undefined) throw new CliError("--timestamp-check-from-rev is not supported by ostree-ts yet");
     if (inv.opts["cache-dir"] !== undefined) throw new CliError("--cache-dir is not supported by ostree-ts yet");
     const fetch = await import("@ostree-ts/fetch");
     let [remote, ...refs] = inv.args as [string, ...string[]];
@@ -111,6 +110,7 @@ const pull: CommandModule = {
         httpTrusted: Boolean(inv.opts["http-trusted"]),
         bareuseronlyFiles: Boolean(inv.opts["bareuseronly-files"]),
         timestampCheck: Boolean(inv.opts["timestamp-check"]),
+        timestampCheckFromRev: inv.opts["timestamp-check-from-rev"] as string | undefined,
         disableVerifyBindings: Boolean(inv.opts["disable-verify-bindings"]),
         url: inv.opts.url as string | undefined,
         httpHeaders: headers,
