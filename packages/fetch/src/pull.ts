@@ -243,7 +243,7 @@ class Puller {
       }
     }
     const bytes = await this.source.getMetadata(type, checksum);
-    if (bytes === null) throw new ObjectNotFoundError(checksum, objectTypeName(type));
+    if (bytes === null) throw new ObjectNotFoundError(checksum, objectTypeName(type), this.source.kind === "http" ? "Server returned HTTP 404" : "");
     const actual = sha256Hex(bytes);
     if (actual !== checksum) {
       throw new CorruptObjectError(checksum, objectTypeName(type), `Corrupted ${objectTypeName(type)} object; checksum expected='${checksum}' actual='${actual}'`);
@@ -804,7 +804,8 @@ export async function openRemoteSource(repo: Repo, remoteName: string, o: PullOp
   const remote = await new Remotes(repo, { remotesConfigDir: o.remotesConfigDir }).get(remoteName);
   const unconfigured = remote.option("unconfigured-state");
   if (unconfigured) throw new PullError(unconfigured);
-  if (remote.option("custom-backend")) throw new PullError(`Cannot pull via libostree from remote "${remoteName}" with custom-backend`);
+  const backend = remote.option("custom-backend");
+  if (backend) throw new PullError(`Cannot fetch via libostree: remote '${remoteName}' uses custom backend '${backend}'`);
   const url = o.url ?? remote.url;
   const contentUrl = o.url ?? remote.contentUrl;
   for (const u of [url, contentUrl]) {

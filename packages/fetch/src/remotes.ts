@@ -160,8 +160,9 @@ export class Remotes {
     return r;
   }
 
-  /** `ostree remote add`: returns false when `ifNotExists` kept an existing remote. */
-  async add(name: string, url: string, o: AddRemoteOptions = {}): Promise<boolean> {
+  /** `ostree remote add`: returns false when `ifNotExists` kept an existing remote. `url` may be null only with `customBackend`. */
+  async add(name: string, url: string | null, o: AddRemoteOptions = {}): Promise<boolean> {
+    if (url === null && o.customBackend === undefined) throw new RemoteConfigError("NAME and URL must be specified");
     validateRemoteName(name);
     if (o.collectionId !== undefined) validateCollectionId(o.collectionId);
     const existing = (await this.all()).get(name);
@@ -170,10 +171,10 @@ export class Remotes {
       const where = existing.file === this.configPath() ? "(in config)" : existing.file;
       throw new RemoteConfigError(`Remote configuration for "${name}" already exists: ${where}`);
     }
-    if (url.startsWith("metalink=")) throw new NotSupportedError("metalink remotes are not supported by ostree-ts");
+    if (url?.startsWith("metalink=")) throw new NotSupportedError("metalink remotes are not supported by ostree-ts");
 
     // The same key order ostree's option builder produces; a later key overwrites in place.
-    const entries: Array<[string, string]> = [["url", url]];
+    const entries: Array<[string, string]> = [["url", url ?? ""]];
     const put = (k: string, v: string) => {
       const i = entries.findIndex(([key]) => key === k);
       if (i >= 0) entries[i] = [k, v];
@@ -199,7 +200,8 @@ export class Remotes {
     }
     if (o.collectionId !== undefined) put("collection-id", escapeValue(o.collectionId));
     if (o.customBackend !== undefined) put("custom-backend", escapeValue(o.customBackend));
-    entries[0] = ["url", escapeValue(url)];
+    if (url === null) entries.shift();
+    else entries[0] = ["url", escapeValue(url)];
 
     if (existing) await this.delete(name);
     const section = `[${remoteGroup(name)}]\n${entries.map(([k, v]) => `${k}=${v}`).join("\n")}\n`;

@@ -160,14 +160,15 @@ const remote: CommandModule = {
 
     switch (sub.name) {
       case "add": {
-        if (args.length < 2) usage("NAME and URL must be specified");
+        // A custom backend (e.g. ostree-rs-ext) needs no URL.
+        if (args.length < 2 && !(args.length === 1 && inv.opts["custom-backend"] !== undefined)) usage("NAME and URL must be specified");
         if (inv.opts["if-not-exists"] && inv.opts.force) usage("Can only specify one of --if-not-exists and --force");
         const set: Array<[string, string]> = ((inv.opts.set as string[] | undefined) ?? []).map((kv) => {
           const eq = kv.indexOf("=");
           if (eq < 0) throw new CliError(`Missing '=' in KEY=VALUE for --set`);
           return [kv.slice(0, eq), kv.slice(eq + 1)];
         });
-        await remotes.add(name!, args[1]!, {
+        await remotes.add(name!, args[1] ?? null, {
           branches: args.slice(2),
           contentUrl: inv.opts.contenturl as string | undefined,
           set,
@@ -221,6 +222,8 @@ const remote: CommandModule = {
       case "refs":
       case "summary": {
         if (args.length < 1) usage("NAME must be specified");
+        // A remote without a URL (custom backend) fails as ostree does: "No "url" option".
+        void (await remotes.get(name!)).url;
         const { source, remote: r } = await fetch.openRemoteSource(repo, name!);
         try {
           const s = await fetch.fetchSummary(repo, source, name!, { gpgVerifySummary: r?.gpgVerifySummary });
