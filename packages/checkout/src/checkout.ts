@@ -138,6 +138,8 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
   const overwrite = normalizeOverwrite(options);
   if (options.requireHardlinks && options.forceCopy) throw new CheckoutError("Cannot specify both --require-hardlinks and --force-copy");
   if (overwrite === "union-identical" && !options.requireHardlinks) throw new CheckoutError("--union-identical requires --require-hardlinks");
+  // The synchronous object readers fall back to core.parent only once it is open.
+  await repo.parentRepo();
   const commit = await resolveCommit(repo, rev);
   const resolved = await resolveSubpath(repo, commit, options.subpath);
   const skip = options.skipList ? new Set(options.skipList) : undefined;
@@ -299,8 +301,10 @@ function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel
   const unreadable = ctx.user && !isSymlink && (p.meta.mode & 0o400) === 0;
 
   if (!zerosized && !unreadable && !ctx.forceCopy) {
-    const repoUser = repo.mode === "bare-user" || repo.mode === "bare-user-only";
-    const hardlinkable = (repo.mode === "bare" && !ctx.user) || (repoUser && ctx.user);
+    // An object from the core.parent repo is linked by that repo's rules (ostree tries each repo of the chain).
+    const mode = (p.repo ?? repo).mode;
+    const repoUser = mode === "bare-user" || mode === "bare-user-only";
+    const hardlinkable = (mode === "bare" && !ctx.user) || (repoUser && ctx.user);
     const bareUserSymlink = repoUser && isSymlink;
     if (ctx.requireHardlinks && !hardlinkable && !bareUserSymlink) {
       throw new CheckoutError(

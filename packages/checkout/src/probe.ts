@@ -38,6 +38,8 @@ export const SMALL_OBJECT = 1 << 20;
 export interface Probed extends ProbedFile {
   raw?: Buffer;
   payloadOffset?: number;
+  /** Set when the object was found in the `core.parent` repo: hardlink rules follow its mode. */
+  repo?: Repo;
 }
 
 /** Reused for every small archive object: no allocation (and no page faults) per file. */
@@ -77,8 +79,25 @@ function contentPath(repo: Repo, checksum: string): string {
   return `${dir}/${checksum.slice(0, 2)}/${checksum.slice(2)}.${repo.isArchive ? "filez" : "file"}`;
 }
 
-/** probeFile without the threadpool: one lstat (+ getxattr for bare-user), or one open+fstat+read for archive. */
+/**
+ * probeFile without the threadpool. An object missing here is looked up in the
+ * `core.parent` repo (once `repo.parentRepo()` has been awaited), as ostree
+ * does, when payloads are stored alike: both archive or both bare-family
+ * (`.file` payloads are the file's bytes in every bare mode).
+ */
 export function probeFileSync(repo: Repo, checksum: string): Probed {
+  try {
+    return probeLocalSync(repo, checksum);
+  } catch (e) {
+    const parent = repo.loadedParent;
+    if (!(e instanceof ObjectNotFoundError) || !parent || parent.isArchive !== repo.isArchive) throw e;
+    const p = probeFileSync(parent, checksum);
+    return p.repo ? p : { ...p, repo: parent };
+  }
+}
+
+/** One lstat (+ getxattr for bare-user), or one open+fstat+read for archive. */
+function probeLocalSync(repo: Repo, checksum: string): Probed {
   const objectPath = contentPath(repo, checksum);
   if (repo.mode === "archive") return probeArchive(objectPath, checksum);
   let st;
@@ -163,8 +182,9 @@ function loadMetadataSync(repo: Repo, type: ObjectType, checksum: string): Uint8
     const b = readFileSync(repo.objectPath(checksum, type));
     return new Uint8Array(b.buffer, b.byteOffset, b.length);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(checksum, objectTypeName(type));
-    throw e;
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    if (repo.loadedParent) return loadMetadataSync(repo.loadedParent, type, checksum);
+    throw new ObjectNotFoundError(checksum, objectTypeName(type));
   }
 }
 

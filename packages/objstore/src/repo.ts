@@ -201,9 +201,12 @@ export class Repo {
    */
   parentRepo(): Promise<Repo | null> {
     const path = this.config.getString("core", "parent");
-    this.parent ??= path ? Repo.open(path) : Promise.resolve(null);
+    this.parent ??= (path ? Repo.open(path) : Promise.resolve(null)).then((r) => (this.loadedParent = r));
     return this.parent;
   }
+
+  /** The `core.parent` repo once `parentRepo()` has resolved (for synchronous readers), else null. */
+  loadedParent: Repo | null = null;
 
   /** Whether the object is in this repo or (as ostree_repo_has_object) a `core.parent` repo. */
   async hasObject(checksum: string, type: ObjectType): Promise<boolean> {
