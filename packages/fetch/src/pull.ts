@@ -967,7 +967,11 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
         throw new PullError(source.kind === "http" ? "Server returned HTTP 404" : `Refspec '${ref}' not found`);
       }
       checksum = Buffer.from(body).toString("utf8").trimEnd();
-      if (!isChecksum(checksum)) throw new PullError(`Invalid checksum in ref ${ref}: ${JSON.stringify(checksum.slice(0, 80))}`);
+      if (!isChecksum(checksum)) {
+        // ostree's text: the collection (none here), the ref, then the first 80 bytes with control characters blanked.
+        const shown = checksum.slice(0, 80).replace(/[\x00-\x1f\x7f]/g, " ");
+        throw new PullError(`Fetching checksum for ref ((empty), ${ref}): Invalid rev ${shown}`);
+      }
     }
     resolved.push({ ref, checksum });
   }
