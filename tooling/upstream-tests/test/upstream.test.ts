@@ -19,6 +19,8 @@ const CLI = fileURLToPath(new URL("../../../apps/cli/dist/ostree-ts.mjs", import
  * test-prune (≈30–90 s each on 2 cores; run them with run.mjs).
  */
 const PASSING = ["test-basic-root", "test-config", "test-corruption", "test-reset-nonlinear", "test-fsck-delete", "test-archivez", "test-commit-timestamp", "test-export"];
+// Pull group (fast ones; test-pull-depth, -subpath, -mirror-summary, test-local-pull, test-remote-add also pass: run.mjs).
+PASSING.push("test-pull-commit-only", "test-pull-untrusted", "test-pull-resume", "test-local-pull-depth", "test-summary-view");
 
 const available = existsSync(TESTS_DIR);
 const required = process.env.OSTREE_TS_INTEROP === "required";
