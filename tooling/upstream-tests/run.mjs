@@ -8,8 +8,8 @@
 // *.sh test). Results: DIR/results.json and DIR/results.md (default DIR =
 // tooling/upstream-tests/results), full output in DIR/logs/NAME.log. `--real` runs the same tests against
 // /usr/bin/ostree for comparison. Exit status is 0 only when every test passed.
-import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,7 +58,16 @@ if (!real && !existsSync(cli)) {
   process.exit(2);
 }
 
-const all = readdirSync(TESTS_DIR).filter((f) => /^test-.*\.sh$/.test(f)).map((f) => f.slice(0, -3)).sort();
+// Some tests run gpg with --homedir inside the tests' own gpghome, leaving agent
+// sockets there that later `commit .` runs refuse (for real ostree too). Every run
+// works on its own copy, sockets skipped, so the installed tree never changes.
+const sandbox = mkdtempSync(join(tmpdir(), "ostree-ts-upstream-"));
+const testsDir = join(sandbox, "libexec/installed-tests/libostree");
+cpSync(TESTS_DIR, testsDir, { recursive: true, verbatimSymlinks: true, filter: (src) => !lstatSync(src).isSocket() });
+// libtest.sh finds ostree-trivial-httpd at $G_TEST_SRCDIR/../../libostree.
+symlinkSync(resolve(TESTS_DIR, "../../libostree"), join(sandbox, "libexec/libostree"));
+
+const all = readdirSync(testsDir).filter((f) => /^test-.*\.sh$/.test(f)).map((f) => f.slice(0, -3)).sort();
 const selected = [];
 for (const n of names.length ? names : ["core"]) {
   if (n === "all") selected.push(...all);
@@ -74,7 +83,7 @@ if (!real) {
 }
 
 function runOne(name) {
-  const script = join(TESTS_DIR, `${name}.sh`);
+  const script = join(testsDir, `${name}.sh`);
   if (!existsSync(script)) return Promise.resolve({ name, status: "missing", passed: 0, failed: 0, skipped: 0, seconds: 0, tail: "" });
   const start = Date.now();
   // libtest.sh runs in the current directory and insists that it is empty.
@@ -85,8 +94,8 @@ function runOne(name) {
       env: {
         ...process.env,
         PATH: real ? process.env.PATH : `${shim}:${process.env.PATH}`,
-        G_TEST_SRCDIR: TESTS_DIR,
-        G_TEST_BUILDDIR: TESTS_DIR,
+        G_TEST_SRCDIR: testsDir,
+        G_TEST_BUILDDIR: testsDir,
         LANG: "C.UTF-8",
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -125,6 +134,8 @@ await Promise.all(
   }),
 );
 rmSync(shim, { recursive: true, force: true });
+spawnSync("gpgconf", ["--homedir", join(testsDir, "gpghome"), "--kill", "gpg-agent"], { stdio: "ignore" });
+rmSync(sandbox, { recursive: true, force: true });
 results.sort((a, b) => tests.indexOf(a.name) - tests.indexOf(b.name));
 
 mkdirSync(outDir, { recursive: true });
