@@ -53,7 +53,7 @@ export async function main(argv: string[], rootDir: string): Promise<number> {
   else if (flags.has("--quick")) source = { kind: "quick" };
   else if (flags.has("--images") || ["os-v1", "os-v2", "os-v3"].every((n) => existsSync(join(cacheDir(), `${n}-ostree`)))) source = { kind: "images" };
   else {
-    log(`test images not built in ${cacheDir()}: using --quick (a /usr subset). Build them with: node test-images/bin/build.mjs`);
+    log(`test images not built in ${cacheDir()}: using --quick (a /usr subset). \`pnpm bench --images\` builds them first`);
     source = { kind: "quick" };
   }
   const reps = Number(a.get("--reps") ?? process.env.OSTREE_TS_BENCH_REPS ?? 3);

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { cacheDir, compareBytes, deriveTree, makeFixtureTree, setTreeMtimes, treeDigest, writeJsonAtomic } from "@ostree-ts/test-images";
+import { cacheDir, packageDir, compareBytes, deriveTree, makeFixtureTree, setTreeMtimes, treeDigest, writeJsonAtomic } from "@ostree-ts/test-images";
 
 /** One version of the benchmarked OS tree. */
 export interface Version {
@@ -82,6 +82,12 @@ export function prepareTrees(src: InputSource, dir: string, log: (s: string) => 
   mkdirSync(dir, { recursive: true });
   if (src.kind === "images") {
     const names = src.images ?? ["os-v1", "os-v2", "os-v3"];
+    const missing = names.filter((n) => !existsSync(join(cacheDir(), `${n}-ostree`)));
+    if (missing.length) {
+      // One command gives a fresh machine both the images and the figures.
+      log(`building test images ${missing.join(", ")} (cached for later runs)`);
+      spawnSync(process.execPath, [join(packageDir(), "bin", "build.mjs"), ...missing], { stdio: "inherit" });
+    }
     return names.map((n) => {
       const tree = join(cacheDir(), `${n}-ostree`);
       if (!existsSync(tree)) throw new BenchInputError(`${tree} is not built: run \`node test-images/bin/build.mjs\` first, or pass --quick`);
