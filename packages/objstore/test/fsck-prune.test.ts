@@ -217,7 +217,7 @@ describeInterop("fsck and prune against real ostree", () => {
       // Same ot_util_filename_validate text as ostree (`Invalid path uplink filename '..'`, `Invalid / in filename a/b`).
       const why = theirs.stderr.trim().split(": ").at(-1)!;
       expect(why).toContain(bad);
-      expect(o.error.endsWith(why)).toBe(true);
+      expect(o.error?.endsWith(why)).toBe(true);
     }
   });
 
