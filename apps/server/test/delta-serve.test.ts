@@ -1,9 +1,9 @@
-import { mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
 import { deltaIndexPath, generateDelta, partPath, superblockPath } from "@ostree-ts/deltas";
 import { Repo, updateSummary } from "@ostree-ts/objstore";
 import { pull } from "@ostree-ts/fetch";
@@ -16,42 +16,6 @@ let serverUrl: string;
 const serverLog: AccessLogEntry[] = [];
 let c1: string;
 let c2: string;
-
-/** Deterministic pseudo-random bytes (so v1/v2 differ only where we say). */
-function prng(seed: number, n: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function mkTree(dir: string, v: number): void {
-  mkdirSync(join(dir, "usr/bin"), { recursive: true });
-  mkdirSync(join(dir, "usr/lib"), { recursive: true });
-  mkdirSync(join(dir, "etc"), { recursive: true });
-  // 2.5 MB incompressible: a fallback in a scratch delta with --min-fallback-size=1.
-  const big = prng(7, 2_500_000);
-  if (v === 2) big.writeUInt32BE(0xdeadbeef, 1_000_000);
-  writeFileSync(join(dir, "usr/lib/big.so"), big);
-  const bin = prng(11, 200_000);
-  if (v === 2) for (let i = 0; i < 40; i++) bin[i * 4000] = bin[i * 4000]! ^ 0x5a;
-  writeFileSync(join(dir, "usr/bin/app"), bin, { mode: 0o755 });
-  for (let i = 0; i < 60; i++) writeFileSync(join(dir, "usr/lib", `mod${i}.txt`), `module ${i}\n${"x".repeat(i * 50)}\n${i % 10 === 0 ? `v${v}` : ""}`);
-  writeFileSync(join(dir, "etc/os-release"), `VERSION=${v}\n`);
-  if (v === 2) writeFileSync(join(dir, "usr/lib/new.txt"), "only in v2\n");
-  symlinkSync("lib/big.so", join(dir, "usr/libbig.so"));
-}
-
-function ostreeFsck(path: string): void {
-  const r = runOstree(["fsck", `--repo=${path}`]);
-  expect(r.stderr + r.stdout).not.toMatch(/corrupt|invalid/i);
-  expect(r.status).toBe(0);
-}
 
 /** The server runs in this process: a synchronous `ostree pull` would block it. */
 async function ostreeAsync(args: string[]): Promise<string> {
@@ -76,8 +40,8 @@ describeInterop("static deltas served by ostree-ts-server", () => {
     tmp = tempDir("delta-serve-");
     tsrc = join(tmp.path, "tsrc");
     ostree(["init", `--repo=${tsrc}`, "--mode=archive"]);
-    mkTree(join(tmp.path, "t1"), 1);
-    mkTree(join(tmp.path, "t2"), 2);
+    makeDeltaTestTree(join(tmp.path, "t1"), 1);
+    makeDeltaTestTree(join(tmp.path, "t2"), 2);
     c1 = ostree(["commit", `--repo=${tsrc}`, "-b", "os/x86_64", "--no-xattrs", "--timestamp=2021-01-01T00:00:00Z", "-s", "v1", join(tmp.path, "t1")]).trim();
     c2 = ostree(["commit", `--repo=${tsrc}`, "-b", "os/x86_64", "--no-xattrs", "--timestamp=2021-02-01T00:00:00Z", "-s", "v2", join(tmp.path, "t2")]).trim();
     const ts = await Repo.open(tsrc);
@@ -113,7 +77,7 @@ describeInterop("static deltas served by ostree-ts-server", () => {
       const l0 = await doPull("os/x86_64");
       expect(l0.some((l) => l.path === `/${partPath(null, c2, 0)}`)).toBe(true);
       expect(ostree(["rev-parse", `--repo=${path}`, "origin:os/x86_64"]).trim()).toBe(c2);
-      ostreeFsck(path);
+      expectOstreeFsckClean(path);
       results[`${client} scratch`] = { requests: l0.length, bytes: bytesOf(l0), objectGets: l0.filter((l) => l.path.startsWith("/objects/") && l.status === 200).length };
       // FROM delta: reset to C1 by pulling it object by object into a fresh repo.
       const path2 = `${path}-from`;
@@ -126,7 +90,7 @@ describeInterop("static deltas served by ostree-ts-server", () => {
       const l1 = [...serverLog];
       expect(l1.some((l) => l.path === `/${partPath(c1, c2, 0)}`)).toBe(true);
       expect(ostree(["rev-parse", `--repo=${path2}`, "origin:os/x86_64"]).trim()).toBe(c2);
-      ostreeFsck(path2);
+      expectOstreeFsckClean(path2);
       expect(ostree(["cat", `--repo=${path2}`, c2, "/usr/bin/app"])).toBe(ostree(["cat", `--repo=${tsrc}`, c2, "/usr/bin/app"]));
       results[`${client} from`] = { requests: l1.length, bytes: bytesOf(l1), objectGets: l1.filter((l) => l.path.startsWith("/objects/") && l.status === 200).length };
     }

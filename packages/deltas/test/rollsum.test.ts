@@ -1,18 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { xorshiftBytes } from "@ostree-ts/interop";
 import { realBinary } from "./binaries.js";
 import { bupsplitFindOfs, computeRollsumMatches, crc32, ROLLSUM_BLOB_MAX, rollsumChunks, rollsumPlan, type RollsumSegment } from "../src/index.js";
 
-function prng(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const prng = (n: number, seed: number): Uint8Array => new Uint8Array(xorshiftBytes(n, seed));
 
 function rebuild(from: Uint8Array, to: Uint8Array, plan: RollsumSegment[]): Uint8Array {
   const parts = plan.map((s) => (s.kind === "copy" ? from.subarray(s.fromStart, s.fromStart + s.length) : to.subarray(s.toStart, s.toStart + s.length)));

@@ -1,5 +1,6 @@
 // Test helper: writes a commit into a repo from an in-memory tree, using only
 // objstore's encoders (no ostree binary, no commit writer).
+import { xorshiftBytes } from "@ostree-ts/interop";
 import { encodeCommit, encodeDirMeta, encodeDirTree, ObjectType, compareNames, type Repo } from "@ostree-ts/objstore";
 
 export type Tree = { [name: string]: Uint8Array | string | { link: string } | Tree };
@@ -37,15 +38,7 @@ export async function commitTree(repo: Repo, tree: Tree, parent: string | null =
 
 /** Deterministic pseudo-random bytes (xorshift). */
 export function noise(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return new Uint8Array(xorshiftBytes(n, seed));
 }
 
 /** Text-like compressible bytes. */

@@ -1,7 +1,7 @@
-import { mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
 import { deltaIndexPath, deltaName, partPath, superblockPath } from "@ostree-ts/deltas";
 import { fsck, readRef, Repo, type RepoMode } from "@ostree-ts/objstore";
 import { pull, Remotes } from "@ostree-ts/fetch";
@@ -12,42 +12,6 @@ let osrc: string; // archive repo, deltas made by real `ostree static-delta gene
 let c1: string;
 let c2: string;
 let srv: StaticServer;
-
-/** Deterministic pseudo-random bytes (so v1/v2 differ only where we say). */
-function prng(seed: number, n: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function mkTree(dir: string, v: number): void {
-  mkdirSync(join(dir, "usr/bin"), { recursive: true });
-  mkdirSync(join(dir, "usr/lib"), { recursive: true });
-  mkdirSync(join(dir, "etc"), { recursive: true });
-  // 2.5 MB incompressible: a fallback in a scratch delta with --min-fallback-size=1.
-  const big = prng(7, 2_500_000);
-  if (v === 2) big.writeUInt32BE(0xdeadbeef, 1_000_000);
-  writeFileSync(join(dir, "usr/lib/big.so"), big);
-  const bin = prng(11, 200_000);
-  if (v === 2) for (let i = 0; i < 40; i++) bin[i * 4000] = bin[i * 4000]! ^ 0x5a;
-  writeFileSync(join(dir, "usr/bin/app"), bin, { mode: 0o755 });
-  for (let i = 0; i < 60; i++) writeFileSync(join(dir, "usr/lib", `mod${i}.txt`), `module ${i}\n${"x".repeat(i * 50)}\n${i % 10 === 0 ? `v${v}` : ""}`);
-  writeFileSync(join(dir, "etc/os-release"), `VERSION=${v}\n`);
-  if (v === 2) writeFileSync(join(dir, "usr/lib/new.txt"), "only in v2\n");
-  symlinkSync("lib/big.so", join(dir, "usr/libbig.so"));
-}
-
-function ostreeFsck(path: string): void {
-  const r = runOstree(["fsck", `--repo=${path}`]);
-  expect(r.stderr + r.stdout).not.toMatch(/corrupt|invalid/i);
-  expect(r.status).toBe(0);
-}
 
 function fileSize(p: string): number {
   return statSync(p).size;
@@ -76,8 +40,8 @@ describeInterop("static delta pulls", () => {
     tmp = tempDir("delta-pull-");
     osrc = join(tmp.path, "osrc");
     ostree(["init", `--repo=${osrc}`, "--mode=archive"]);
-    mkTree(join(tmp.path, "t1"), 1);
-    mkTree(join(tmp.path, "t2"), 2);
+    makeDeltaTestTree(join(tmp.path, "t1"), 1);
+    makeDeltaTestTree(join(tmp.path, "t2"), 2);
     c1 = ostree(["commit", `--repo=${osrc}`, "-b", "os/x86_64", "--no-xattrs", "--timestamp=2021-01-01T00:00:00Z", "-s", "v1", join(tmp.path, "t1")]).trim();
     c2 = ostree(["commit", `--repo=${osrc}`, "-b", "os/x86_64", "--no-xattrs", "--timestamp=2021-02-01T00:00:00Z", "-s", "v2", join(tmp.path, "t2")]).trim();
     ostree(["static-delta", "generate", `--repo=${osrc}`, `--from=${c1}`, `--to=${c2}`]);
@@ -108,7 +72,7 @@ describeInterop("static delta pulls", () => {
     expect(sumBytes(srv.log)).toBe(d.superblock + d.parts + fallback + metadata);
     expect(res.progress.bytesTransferred).toBe(sumBytes(srv.log));
     await fsck(repo, { quiet: true });
-    ostreeFsck(repo.path);
+    expectOstreeFsckClean(repo.path);
     expect(ostree(["ls", `--repo=${repo.path}`, "-R", c2])).toBe(ostree(["ls", `--repo=${osrc}`, "-R", c2]));
     expect(ostree(["cat", `--repo=${repo.path}`, c2, "/usr/lib/big.so"])).toBe(ostree(["cat", `--repo=${osrc}`, c2, "/usr/lib/big.so"]));
   });
@@ -127,7 +91,7 @@ describeInterop("static delta pulls", () => {
     const d = deltaBytes(osrc, c1, c2);
     const metadata = ["summary", "config", deltaIndexPath(c2)].reduce((n, p) => n + fileSize(join(osrc, p)), 0);
     expect(sumBytes(srv.log)).toBe(d.superblock + d.parts + metadata);
-    ostreeFsck(repo.path);
+    expectOstreeFsckClean(repo.path);
     expect(ostree(["cat", `--repo=${repo.path}`, c2, "/usr/bin/app"])).toBe(ostree(["cat", `--repo=${osrc}`, c2, "/usr/bin/app"]));
     // Up to date: the delta search says unchanged, only the detached metadata is refreshed.
     srv.log.length = 0;
@@ -145,7 +109,7 @@ describeInterop("static delta pulls", () => {
     expect(res.deltaParts).toBe(0);
     expect(srv.log.some((l) => l.path.startsWith("deltas/"))).toBe(false);
     expect(srv.log.some((l) => l.path === obj(c2, "commit"))).toBe(true);
-    ostreeFsck(repo.path);
+    expectOstreeFsckClean(repo.path);
 
     const r2 = await newRepo("bare-user", srv.url);
     srv.log.length = 0;
@@ -187,7 +151,7 @@ describeInterop("static delta pulls", () => {
     await fsck(br, { quiet: true });
     const ok = await pull(br, "origin", { refs: ["os/x86_64"] });
     expect(ok.refs[0]!.checksum).toBe(c2);
-    ostreeFsck(br.path);
+    expectOstreeFsckClean(br.path);
   });
 
   test("a dropped part download is retried (resumed with Range when bytes arrived)", async () => {
@@ -207,6 +171,6 @@ describeInterop("static delta pulls", () => {
       srv.fault = () => null;
     }
     expect(srv.log.filter((l) => l.path === partPath(null, c2, 0)).length).toBe(2);
-    ostreeFsck(repo.path);
+    expectOstreeFsckClean(repo.path);
   });
 });
