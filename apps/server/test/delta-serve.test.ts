@@ -1,9 +1,9 @@
-import { readdirSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
+import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
 import { deltaIndexPath, generateDelta, partPath, superblockPath } from "@ostree-ts/deltas";
 import { Repo, updateSummary } from "@ostree-ts/objstore";
 import { pull } from "@ostree-ts/fetch";
@@ -22,16 +22,9 @@ async function ostreeAsync(args: string[]): Promise<string> {
   return (await promisify(execFile)("ostree", args, { maxBuffer: 1 << 26 })).stdout;
 }
 
-function fileSize(p: string): number {
-  return statSync(p).size;
-}
-
 /** Bytes of a delta on disk: superblock + parts. */
 function deltaBytes(repo: string, from: string | null, to: string): { superblock: number; parts: number } {
-  const dir = join(repo, superblockPath(from, to), "..");
-  let parts = 0;
-  for (const f of readdirSync(dir)) if (/^\d+$/.test(f)) parts += fileSize(join(dir, f));
-  return { superblock: fileSize(join(dir, "superblock")), parts };
+  return deltaDirBytes(join(repo, superblockPath(from, to), ".."));
 }
 
 
@@ -60,7 +53,7 @@ describeInterop("static deltas served by ostree-ts-server", () => {
     const results: Record<string, { requests: number; bytes: number; objectGets: number }> = {};
     const d0 = deltaBytes(tsrc, null, c2);
     const d1 = deltaBytes(tsrc, c1, c2);
-    const meta = ["summary", "config", deltaIndexPath(c2)].reduce((n, p) => n + fileSize(join(tsrc, p)), 0);
+    const meta = ["summary", "config", deltaIndexPath(c2)].reduce((n, p) => n + statSync(join(tsrc, p)).size, 0);
     const bytesOf = (log: AccessLogEntry[]) => log.filter((l) => l.status < 300).reduce((n, l) => n + l.bytes, 0);
 
     for (const client of ["ostree", "ours"] as const) {

@@ -1,7 +1,7 @@
-import { readdirSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
+import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
 import { deltaIndexPath, deltaName, partPath, superblockPath } from "@ostree-ts/deltas";
 import { fsck, readRef, Repo, type RepoMode } from "@ostree-ts/objstore";
 import { pull, Remotes } from "@ostree-ts/fetch";
@@ -13,16 +13,9 @@ let c1: string;
 let c2: string;
 let srv: StaticServer;
 
-function fileSize(p: string): number {
-  return statSync(p).size;
-}
-
 /** Bytes of a delta on disk: superblock + parts. */
 function deltaBytes(repo: string, from: string | null, to: string): { superblock: number; parts: number } {
-  const dir = join(repo, superblockPath(from, to), "..");
-  let parts = 0;
-  for (const f of readdirSync(dir)) if (/^\d+$/.test(f)) parts += fileSize(join(dir, f));
-  return { superblock: fileSize(join(dir, "superblock")), parts };
+  return deltaDirBytes(join(repo, superblockPath(from, to), ".."));
 }
 
 async function newRepo(mode: RepoMode, url: string): Promise<Repo> {
@@ -67,8 +60,8 @@ describeInterop("static delta pulls", () => {
     expect(new Set(paths.slice(5))).toEqual(new Set([obj(bigSo, "filez"), partPath(null, c2, 0), obj(c2, "commitmeta")]));
     expect(paths.length).toBe(8);
     const d = deltaBytes(osrc, null, c2);
-    const fallback = fileSize(join(osrc, obj(bigSo, "filez")));
-    const metadata = ["summary", "config", deltaIndexPath(c2)].reduce((n, p) => n + fileSize(join(osrc, p)), 0);
+    const fallback = statSync(join(osrc, obj(bigSo, "filez"))).size;
+    const metadata = ["summary", "config", deltaIndexPath(c2)].reduce((n, p) => n + statSync(join(osrc, p)).size, 0);
     expect(sumBytes(srv.log)).toBe(d.superblock + d.parts + fallback + metadata);
     expect(res.progress.bytesTransferred).toBe(sumBytes(srv.log));
     await fsck(repo, { quiet: true });
@@ -89,7 +82,7 @@ describeInterop("static delta pulls", () => {
     const paths = srv.log.map((l) => l.path);
     expect(paths).toEqual(["summary.sig", "summary", "config", deltaIndexPath(c2), superblockPath(c1, c2), partPath(c1, c2, 0), obj(c2, "commitmeta")]);
     const d = deltaBytes(osrc, c1, c2);
-    const metadata = ["summary", "config", deltaIndexPath(c2)].reduce((n, p) => n + fileSize(join(osrc, p)), 0);
+    const metadata = ["summary", "config", deltaIndexPath(c2)].reduce((n, p) => n + statSync(join(osrc, p)).size, 0);
     expect(sumBytes(srv.log)).toBe(d.superblock + d.parts + metadata);
     expectOstreeFsckClean(repo.path);
     expect(ostree(["cat", `--repo=${repo.path}`, c2, "/usr/bin/app"])).toBe(ostree(["cat", `--repo=${osrc}`, c2, "/usr/bin/app"]));

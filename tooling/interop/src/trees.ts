@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { runOstree } from "./index.js";
@@ -44,4 +44,11 @@ export function expectOstreeFsckClean(path: string): void {
   const r = runOstree(["fsck", `--repo=${path}`]);
   expect(r.stderr + r.stdout).not.toMatch(/corrupt|invalid/i);
   expect(r.status).toBe(0);
+}
+
+/** Bytes of one static delta directory on disk: its superblock and its numbered parts. */
+export function deltaDirBytes(dir: string): { superblock: number; parts: number } {
+  let parts = 0;
+  for (const f of readdirSync(dir)) if (/^\d+$/.test(f)) parts += statSync(join(dir, f)).size;
+  return { superblock: statSync(join(dir, "superblock")).size, parts };
 }
