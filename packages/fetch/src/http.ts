@@ -143,6 +143,25 @@ export class HttpClient {
   }
 
   /** GET a whole body into memory. */
+  /**
+   * Statuses that end a request the same way for every kind of GET: 5xx is
+   * retried, a missing file is `true` when optional and an error otherwise.
+   */
+  private async endsRequest(res: Dispatcher.ResponseData, url: string, optional: boolean | undefined): Promise<boolean> {
+    const status = res.statusCode;
+    if (status >= 500) {
+      await res.body.dump();
+      throw new Retryable(`Server returned HTTP ${status}`, status);
+    }
+    if (status === 404 || status === 403 || status === 410) {
+      await res.body.dump();
+      this.opts.onResponse?.({ url, status, bytes: 0 });
+      if (optional) return true;
+      throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
+    }
+    return false;
+  }
+
   async get(url: string, o: GetOptions = {}): Promise<GetResult | null> {
     await this.sem.acquire();
     try {
@@ -188,16 +207,7 @@ export class HttpClient {
       this.opts.onResponse?.({ url, status, bytes: 0 });
       return { status, body: Buffer.alloc(0), etag, lastModified, notModified: true };
     }
-    if (status >= 500) {
-      await res.body.dump();
-      throw new Retryable(`Server returned HTTP ${status}`, status);
-    }
-    if (status === 404 || status === 403 || status === 410) {
-      await res.body.dump();
-      this.opts.onResponse?.({ url, status, bytes: 0 });
-      if (o.optional) return null;
-      throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
-    }
+    if (await this.endsRequest(res, url, o.optional)) return null;
     if (status !== 200 && !(status === 206 && resuming)) {
       await res.body.dump();
       throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
@@ -260,16 +270,7 @@ export class HttpClient {
           this.requests++;
           const res = await this.dispatcher.request({ ...splitUrl(url), method: "GET", headers: this.headers(url, extra) });
           const status = res.statusCode;
-          if (status >= 500) {
-            await res.body.dump();
-            throw new Retryable(`Server returned HTTP ${status}`, status);
-          }
-          if (status === 404 || status === 403 || status === 410) {
-            await res.body.dump();
-            this.opts.onResponse?.({ url, status, bytes: 0 });
-            if (o.optional) return null;
-            throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
-          }
+          if (await this.endsRequest(res, url, o.optional)) return null;
           if (status === 200) {
             have = 0;
             await fh.truncate(0);
