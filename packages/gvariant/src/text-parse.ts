@@ -435,7 +435,8 @@ function coalescePatterns(left: string, right: string): string | null {
       } else if (a === "M" && b === "m") {
         out += "m";
         idx[other]!++;
-      } else if (a === "M") {
+      } else if (a === "M" && b !== "*") {
+        // Against `*` the whole `M…` item is copied by the `*` branch instead, keeping the maybe.
         idx[one]!++;
       } else if (a === "N" && "ynqiuxthd".includes(b)) {
         out += b;

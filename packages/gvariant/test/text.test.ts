@@ -116,6 +116,14 @@ describe("parseText", () => {
     expect(parseText("objectpath '/a'")).toEqual({ type: "o", value: "/a" });
   });
 
+  // GLib 2.74 (python3-gi) gives aa{imi} for each: an empty dict between a dict
+  // of plain values and one whose first value is `nothing` must keep the maybe.
+  test("array items whose patterns meet M against * keep the maybe", () => {
+    for (const text of ["[{1: 2}, {}, {3: nothing, 4: 5}]", "[{1: 2, 3: nothing}, {}, {4: nothing, 5: 6}]", "[{1: 2}, {}, {4: 2}, {3: nothing, 4: 5}]"]) {
+      expect(parseText(text).type, text).toBe("aa{imi}");
+    }
+  });
+
   test("errors carry string-index ranges and GLib byte offsets in the message", () => {
     try {
       parseText("['é', 1]");
