@@ -3,9 +3,11 @@ import { parseText, variant, type Variant } from "@ostree-ts/gvariant";
 import {
   commit,
   parseBoolean,
+  parseRefspec,
   parseSkipList,
   parseStatOverride,
   resolveRev,
+  setRef,
   validateChecksumString,
   type CommitOptions,
   type Repo,
@@ -56,6 +58,31 @@ function treeSource(spec: string): TreeSource {
   if (kind === "tar") return { tar: arg };
   if (kind === "ref") return { ref: arg };
   throw new CliError(`Invalid tree type specification '${kind}'`);
+}
+
+/** As ot-builtin-commit.c: `--sign` keys (ostree sign engines) first, then `--gpg-sign` keys. */
+async function signCommitObject(
+  checksum: string,
+  gpgKeys: string[],
+  signKeys: string[],
+  signType: string | undefined,
+  homedir: string | undefined,
+  repo: Repo,
+): Promise<void> {
+  const gpg = await import("@ostree-ts/gpg");
+  try {
+    if (signKeys.length) {
+      const engine = gpg.signEngineByName(signType ?? "ed25519");
+      for (const key of signKeys) {
+        engine.setSecretKey(key);
+        await gpg.signCommitWith(repo, checksum, engine);
+      }
+    }
+    for (const keyId of gpgKeys) await gpg.signCommit(repo, checksum, { keyId, homedir });
+  } catch (e) {
+    if (e instanceof gpg.SignError || e instanceof gpg.GpgError || e instanceof gpg.GpgKeyError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
 const commitCommand: CommandModule = {
@@ -125,7 +152,6 @@ const commitCommand: CommandModule = {
     const branch = str("branch");
     if (branch === undefined && !o.orphan) throw new CliError("A branch must be specified with --branch, or use --orphan");
     if (o["selinux-policy"] !== undefined || o["selinux-policy-from-base"]) throw new CliError("ostree-ts: SELinux labeling is not implemented");
-    if (o["gpg-sign"] || o.sign) throw new CliError("ostree-ts: signing commits is not implemented yet");
     if (o.editor) throw new CliError("ostree-ts: --editor is not supported; use -s/-m/-F");
     if (o["tar-pathname-filter"] !== undefined) throw new CliError("ostree-ts: --tar-pathname-filter is not implemented yet");
 
@@ -153,20 +179,27 @@ const commitCommand: CommandModule = {
     let tree: TreeSource[] = (strv("tree") ?? []).map(treeSource);
     if (tree.length === 0) tree = [{ dir: inv.args[0] ?? "." }];
 
+    const gpgKeys = strv("gpg-sign") ?? [];
+    const signKeys = strv("sign") ?? [];
+    const signing = gpgKeys.length > 0 || signKeys.length > 0;
+    // ostree signs before the ref moves, so a failed signature leaves the branch
+    // alone: a signed commit is written as an orphan with the same bindings and
+    // its branch is set here once the signatures are in.
+    const signedBranch = signing && branch !== undefined ? parseRefspec(branch) : null;
     const uid = o["owner-uid"] as number | undefined;
     const gid = o["owner-gid"] as number | undefined;
     const options: CommitOptions = {
       tree,
       base: str("base"),
-      branch,
-      orphan: Boolean(o.orphan),
+      branch: signedBranch ? undefined : branch,
+      orphan: Boolean(o.orphan) || signedBranch !== null,
       subject: str("subject"),
       body,
       timestamp: str("timestamp"),
       parent,
       metadata,
       detachedMetadata: detached,
-      bindRefs: strv("bind-ref"),
+      bindRefs: signedBranch ? [branch!, ...(strv("bind-ref") ?? [])] : strv("bind-ref"),
       noBindings: Boolean(o["no-bindings"]),
       bootable: Boolean(o.bootable),
       linkCheckoutSpeedup: Boolean(o["link-checkout-speedup"]),
@@ -185,6 +218,10 @@ const commitCommand: CommandModule = {
       generateSizes: Boolean(o["generate-sizes"]),
     };
     const result = await commit(repo, options);
+    if (signing && !result.skipped) {
+      await signCommitObject(result.commit, gpgKeys, signKeys, str("sign-type"), str("gpg-homedir"), repo);
+      if (signedBranch) await setRef(repo, signedBranch.remote !== null ? { kind: "remote", remote: signedBranch.remote } : { kind: "heads" }, signedBranch.ref, result.commit);
+    }
     if (o["table-output"]) {
       const w = repo.writeStats;
       inv.out.print(
