@@ -152,8 +152,8 @@ export class Ed25519Engine implements SignEngine {
 
 /**
  * ostree's test engine: the "signature" is the secret string itself and
- * verifying compares it with the public string. Signing needs
- * `OSTREE_DUMMY_SIGN_ENABLED=1`, as in ostree.
+ * verifying compares it with the public string. Signing and
+ * verifying need `OSTREE_DUMMY_SIGN_ENABLED=1`, as in ostree.
  */
 export class DummyEngine implements SignEngine {
   readonly name = "dummy";
@@ -184,6 +184,7 @@ export class DummyEngine implements SignEngine {
   }
 
   async verify(_data: Uint8Array, signatures: Uint8Array[]): Promise<string> {
+    DummyEngine.checkEnabled();
     const dec = new TextDecoder();
     for (const s of signatures) if (dec.decode(s) === this.pub) return "dummy: Signature verified";
     if (signatures.length) throw new SignError(`signature: dummy: incorrect signatures found: ${signatures.length}`);

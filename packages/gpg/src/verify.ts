@@ -177,17 +177,14 @@ export async function verifyDetached(data: Uint8Array, blobs: Uint8Array[], keyr
       info.fingerprint = subkey.getFingerprint().toUpperCase();
       info.fingerprintPrimary = key.getFingerprint().toUpperCase();
       const uid = key.users.find((u) => u.userID)?.userID;
-      if (uid) {
-        info.userName = uid.name;
-        info.userEmail = uid.email;
-      }
+      if (uid) Object.assign(info, splitUserId(uid.userID));
       const primaryExp = await key.getExpirationTime().catch(() => null);
       info.keyExpTimestampPrimary = expirySeconds(primaryExp);
       info.keyExpTimestamp = subkey === key ? info.keyExpTimestampPrimary : expirySeconds(await (subkey as openpgp.Subkey).getExpirationTime().catch(() => null));
       const expiredAt = (s: number) => s > 0 && s * 1000 <= now.getTime();
       info.keyExpired = expiredAt(info.keyExpTimestamp) || expiredAt(info.keyExpTimestampPrimary);
       info.keyRevoked = (await key.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined, now).catch(() => false)) || (subkey !== key && (await (subkey as openpgp.Subkey).isRevoked(undefined as unknown as openpgp.SignaturePacket, key.keyPacket, now).catch(() => false)));
-      if (await signatureChecks(data, packet, key)) {
+      if (await signatureChecks(data, packet, subkey.keyPacket)) {
         info.valid = !info.keyRevoked && !info.keyExpired && !info.sigExpired;
       } else {
         // gpg's BADSIG status carries only the long key id: gpgme then reports no
@@ -201,16 +198,36 @@ export async function verifyDetached(data: Uint8Array, blobs: Uint8Array[], keyr
   return new GpgVerifyResult(infos, keyring);
 }
 
-async function signatureChecks(data: Uint8Array, packet: openpgp.SignaturePacket, key: openpgp.PublicKey): Promise<boolean> {
-  const list = new openpgp.PacketList<openpgp.SignaturePacket>();
-  list.push(packet);
-  const signature = new openpgp.Signature(list);
+/**
+ * gpgme's split of a user ID `Name (Comment) <email>`: openpgp.js leaves the
+ * name empty when the ID is not a valid RFC 5322 address (e.g. "Test Key 1"),
+ * where gpgme keeps the text before any `(` or `<` as the name.
+ */
+export function splitUserId(userId: string): { userName: string; userEmail: string } {
+  const lt = userId.indexOf("<");
+  const gt = lt < 0 ? -1 : userId.indexOf(">", lt);
+  const userEmail = lt >= 0 && gt > lt ? userId.slice(lt + 1, gt) : "";
+  let end = userId.length;
+  for (const c of ["(", "<"]) {
+    const i = userId.indexOf(c);
+    if (i >= 0 && i < end) end = i;
+  }
+  return { userName: userId.slice(0, end).trim(), userEmail };
+}
+
+/**
+ * The signature's math against the issuing (sub)key packet alone. Going
+ * through openpgp.verify would also demand a self-signature valid at signing
+ * time, which fails once the key's expiry was changed later (a newer
+ * self-signature); gpg still reports such a signature with its time and
+ * algorithm, and judges expiry separately, as done here.
+ */
+async function signatureChecks(data: Uint8Array, packet: openpgp.SignaturePacket, keyPacket: openpgp.Key["keyPacket"] | openpgp.Subkey["keyPacket"]): Promise<boolean> {
   const message = await openpgp.createMessage({ binary: data });
-  // Judge the math at signing time; key and signature expiry are judged separately against `now`.
-  const date = packet.created ?? new Date();
+  const literal = message.packets.findPacket(openpgp.enums.packet.literalData);
   try {
-    const r = await openpgp.verify({ message, signature, verificationKeys: [key], date, format: "binary" });
-    return (await r.signatures[0]!.verified) === true;
+    await packet.verify(keyPacket as openpgp.PublicKeyPacket, openpgp.enums.signature.binary, literal!, packet.created ?? undefined);
+    return true;
   } catch {
     return false;
   }

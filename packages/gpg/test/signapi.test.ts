@@ -124,6 +124,10 @@ describe("dummy", () => {
     v.setPublicKey("other");
     await expect(verifyCommitWith(repo, c1, v)).rejects.toThrow("signature: dummy: incorrect signatures found: 1");
     await expect(verifyCommitWith(repo, c2, v)).rejects.toThrow("signature: dummy: commit have no signatures of my type");
+    // ostree refuses to verify too without the variable (test-signed-commit "dummy sig requires env").
+    delete process.env.OSTREE_DUMMY_SIGN_ENABLED;
+    v.setPublicKey("mysecret");
+    await expect(verifyCommitWith(repo, c1, v)).rejects.toThrow("dummy signature type is only for ostree testing");
   });
 
   it("unknown types are refused as ostree does", () => {
