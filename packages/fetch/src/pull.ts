@@ -735,6 +735,7 @@ export async function fetchSummary(
   }
   const cameFromCache = bytes !== null;
   if (bytes === null) bytes = await source.getFile("meta", "summary");
+  const cachedBytes = bytes;
   if (opts.gpgVerifySummary) {
     if (!bytes) throw new PullError("GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)");
     if (!sig) throw new PullError("GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)");
@@ -773,7 +774,8 @@ export async function fetchSummary(
   }
   if (bytes === null) return null;
   const parsed = parseSummary(bytes);
-  if (cache && sig) {
+  // A cache hit that verified is left alone (ostree keeps the files, and their inodes).
+  if (cache && sig && !(cameFromCache && bytes === cachedBytes)) {
     await mkdir(join(cache.summary, ".."), { recursive: true });
     await atomicWrite(repo.tmpDir, cache.summary, bytes, false);
     await atomicWrite(repo.tmpDir, cache.sig, sig, false);

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CliError, UsageError, type CommandModule, type Invocation } from "../command.js";
 import { formatHelp, type OptionSpec } from "../goption.js";
@@ -187,6 +187,8 @@ const remote: CommandModule = {
       case "delete":
         if (args.length < 1) usage("NAME must be specified");
         await remotes.delete(name!, { ifExists: Boolean(inv.opts["if-exists"]) });
+        // As ostree: the remote's keyring goes with it.
+        await rm(join(repo.path, `${name}.trustedkeys.gpg`), { force: true });
         return;
       case "show-url":
         if (args.length < 1) usage("NAME must be specified");
