@@ -7,10 +7,11 @@ import { fromHex, toHex } from "./checksum.js";
 import { OstreeError } from "./errors.js";
 import { GStrHashMap } from "./ghash.js";
 import { withRepoLock } from "./lock.js";
-import { compareNames, type MetadataDict } from "./metadata.js";
+import { compareNames, encodeCommit, encodeDirMeta, encodeDirTree, type MetadataDict } from "./metadata.js";
 import { ObjectType } from "./object-types.js";
 import { listStaticDeltaNames, staticDeltaDir } from "./prune.js";
-import { listRefs } from "./refs.js";
+import { listRefs, setRef } from "./refs.js";
+import { resolveRev } from "./rev.js";
 import { atomicWrite, parseRepoMode, type Repo } from "./repo.js";
 
 export const SUMMARY_TYPE = "(a(s(taya{sv}))a{sv})";
@@ -182,6 +183,65 @@ export async function updateSummary(repo: Repo, options: SummaryOptions = {}): P
     await atomicWrite(repo.tmpDir, join(repo.path, "summary"), bytes, repo.config.getBoolean("core", "fsync", true));
     await rm(join(repo.path, "summary.sig"), { force: true });
     return bytes;
+  });
+}
+
+/** The ref `summary -u` commits the repo metadata to when the repo has a collection ID. */
+export const REPO_METADATA_REF = "ostree-metadata";
+
+export interface RepoMetadataCommitOptions {
+  /** `--add-metadata` entries; they become the commit's metadata next to the bindings. */
+  additionalMetadata?: MetadataDict;
+  /** Commit time in seconds (default: SOURCE_DATE_EPOCH, else now, as ostree_repo_write_commit). */
+  timestamp?: number;
+  /** Runs on the new commit before the ref moves (signing), as ostree signs inside its transaction. */
+  beforeRef?: (checksum: string) => Promise<void>;
+}
+
+/** ostree_repo_write_commit's SOURCE_DATE_EPOCH handling (g_ascii_strtoll: leading digits count). */
+function commitTime(): number {
+  const env = process.env.SOURCE_DATE_EPOCH;
+  if (env === undefined) return Math.floor(Date.now() / 1000);
+  const m = /^\s*[+-]?\d+/.exec(env);
+  if (!m) throw new SummaryError("Failed to convert SOURCE_DATE_EPOCH");
+  return Number(m[0]);
+}
+
+/**
+ * What `ostree summary -u` does first in a repo with `core.collection-id`
+ * (ot-builtin-summary.c): commit an empty tree (root dirmeta 0/0/0755) whose
+ * metadata is the additional summary metadata plus the collection and ref
+ * bindings, parented on the previous `ostree-metadata` commit, and point
+ * `(collection-id, ostree-metadata)` (a refs/heads ref) at it. Returns the
+ * commit checksum; null when the repo has no collection ID.
+ */
+export async function commitRepoMetadata(repo: Repo, options: RepoMetadataCommitOptions = {}): Promise<string | null> {
+  const collectionId = repo.config.getString("core", "collection-id");
+  if (!collectionId) return null;
+  return withRepoLock(repo, "shared", async () => {
+    const parent = await resolveRev(repo, REPO_METADATA_REF, true);
+    // A GVariantDict seeded with the extra metadata: GLib hash order, bindings included.
+    const metadata = dictEnd([
+      ...(options.additionalMetadata ?? []),
+      ["ostree.collection-binding", variant("s", collectionId)],
+      ["ostree.ref-binding", variant("as", [REPO_METADATA_REF])],
+    ]) as Array<[string, Variant]>;
+    const rootMeta = await repo.writeMetadata(ObjectType.DirMeta, encodeDirMeta({ uid: 0, gid: 0, mode: 0o40755, xattrs: [] }));
+    const rootTree = await repo.writeMetadata(ObjectType.DirTree, encodeDirTree({ files: [], dirs: [] }));
+    const bytes = encodeCommit({
+      metadata,
+      parent,
+      related: [],
+      subject: "",
+      body: "",
+      timestamp: options.timestamp ?? commitTime(),
+      rootTree,
+      rootMeta,
+    });
+    const checksum = await repo.writeMetadata(ObjectType.Commit, bytes);
+    if (options.beforeRef) await options.beforeRef(checksum);
+    await setRef(repo, { kind: "heads" }, REPO_METADATA_REF, checksum);
+    return checksum;
   });
 }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import * as gvariant from "@ostree-ts/gvariant";
 import { bswap64, decode, lookup, variant, type Value } from "@ostree-ts/gvariant";
 import { describeInterop, ostree, sh, SPEC_DIR, tempDir } from "@ostree-ts/interop";
-import { buildSummary, GStrHashMap, maybeRegenerateSummary, Repo, SUMMARY_TYPE, updateSummary, viewSummary } from "../src/index.js";
+import { buildSummary, commitRepoMetadata, GStrHashMap, maybeRegenerateSummary, Repo, SUMMARY_TYPE, updateSummary, viewSummary } from "../src/index.js";
 
 function lastModified(bytes: Uint8Array): number {
   const [, exts] = decode(SUMMARY_TYPE, bytes) as [Value, Value[]];
@@ -91,6 +91,36 @@ describeInterop("summary against real ostree", () => {
     expect(ostree(["summary", "--view", `--repo=${b}`]).replace(/Last-Modified.*\n/, "")).toBe(
       ostree(["summary", "--view", `--repo=${a}`]).replace(/Last-Modified.*\n/, ""),
     );
+  });
+
+  it("with a collection ID: the ostree-metadata commit chain and the summary match ostree's", async () => {
+    const a = makeRepo("collection", ["--collection-id=org.example.Main"]);
+    const head = ostree(["rev-parse", `--repo=${a}`, "a"]).trim();
+    ostree(["refs", `--repo=${a}`, "--collections", "--create=org.example.Other:mirrored", head]);
+    ostree(["refs", `--repo=${a}`, "--collections", "--create=org.example.Another:x/y", head]);
+    const b = join(tmp.path, "collection-ours");
+    cpSync(a, b, { recursive: true });
+    const meta: Array<[string, ReturnType<typeof variant>]> = [
+      ["key", variant("s", "value")],
+      ["map", variant("a{sv}", [])],
+    ];
+    const epoch = { SOURCE_DATE_EPOCH: "1600000000" };
+    // Twice, so the second commit has the first as parent; the second run adds --add-metadata.
+    ostree(["summary", "-u", `--repo=${a}`], { env: epoch });
+    const first = await commitRepoMetadata(await Repo.open(b), { timestamp: 1600000000 });
+    expect(first).toBe(ostree(["rev-parse", `--repo=${a}`, "ostree-metadata"]).trim());
+    ostree(["summary", "-u", `--repo=${a}`, "-m", "key='value'", "-m", "map=@a{sv} {}"], { env: epoch });
+    const theirs = new Uint8Array(readFileSync(join(a, "summary")));
+    const repo = await Repo.open(b);
+    const second = await commitRepoMetadata(repo, { additionalMetadata: meta, timestamp: 1600000000 });
+    expect(second).toBe(ostree(["rev-parse", `--repo=${a}`, "ostree-metadata"]).trim());
+    expect(ostree(["rev-parse", `--repo=${b}`, "ostree-metadata^"]).trim()).toBe(first);
+    const ours = await updateSummary(repo, { lastModified: lastModified(theirs), additionalMetadata: meta });
+    expect(Buffer.from(ours).toString("hex")).toBe(Buffer.from(theirs).toString("hex"));
+    expect(ostree(["refs", "--collections", `--repo=${b}`])).toBe(ostree(["refs", "--collections", `--repo=${a}`]));
+    expect(ostree(["ls", `--repo=${b}`, "ostree-metadata"])).toBe("d00755 0 0      0 /\n");
+    // No collection ID: nothing is committed.
+    expect(await commitRepoMetadata(await Repo.open(makeRepo("no-collection")))).toBeNull();
   });
 
   it("auto-update-summary hook regenerates only when configured", async () => {

@@ -1,5 +1,5 @@
 import { parseText, variant, type Variant } from "@ostree-ts/gvariant";
-import { readSummary, updateSummary, viewSummary, type MetadataDict, type Repo } from "@ostree-ts/objstore";
+import { commitRepoMetadata, readSummary, updateSummary, viewSummary, type MetadataDict, type Repo } from "@ostree-ts/objstore";
 import { CliError, type CommandModule } from "../command.js";
 
 /** `-m KEY=VALUE` with VALUE in GVariant text format, as ostree's g_variant_parse reads it. */
@@ -37,31 +37,34 @@ const summary: CommandModule = {
     const repo = inv.repo as Repo;
     if (inv.opts.update) {
       const extra = inv.opts["add-metadata"] ? additionalMetadata(inv.opts["add-metadata"] as string[]) : undefined;
-      if (repo.config.getString("core", "collection-id")) {
-        // ostree also commits an `ostree-metadata` ref here; that needs the commit writer.
-        throw new CliError("summary -u for repositories with a collection ID is not supported by ostree-ts yet");
-      }
-      await updateSummary(repo, { additionalMetadata: extra });
       const gpgKeys = (inv.opts["gpg-sign"] as string[] | undefined) ?? [];
       const signKeys = (inv.opts.sign as string[] | undefined) ?? [];
-      if (gpgKeys.length || signKeys.length) {
-        const gpg = await import("@ostree-ts/gpg");
-        // summary -u removed summary.sig: each signature is appended to a fresh one.
-        const homedir = inv.opts["gpg-homedir"] as string | undefined;
-        for (const keyId of gpgKeys) await gpg.signSummary(repo, { keyId, homedir });
-        if (signKeys.length) {
-          let engine: ReturnType<typeof gpg.signEngineByName>;
-          try {
-            engine = gpg.signEngineByName((inv.opts["sign-type"] as string | undefined) ?? "ed25519");
+      const homedir = inv.opts["gpg-homedir"] as string | undefined;
+      const gpg = gpgKeys.length || signKeys.length ? await import("@ostree-ts/gpg") : null;
+      try {
+        // As ot-builtin-summary.c: the sign engine is looked up before anything is written.
+        const engine = gpg && signKeys.length ? gpg.signEngineByName((inv.opts["sign-type"] as string | undefined) ?? "ed25519") : null;
+        // With a collection ID, the metadata also goes into a signed `ostree-metadata` commit first.
+        await commitRepoMetadata(repo, {
+          additionalMetadata: extra,
+          beforeRef: async (checksum) => {
+            for (const keyId of gpgKeys) await gpg!.signCommit(repo, checksum, { keyId, homedir });
             for (const key of signKeys) {
-              engine.setSecretKey(key);
-              await gpg.signSummaryWith(repo, engine);
+              engine!.setSecretKey(key);
+              await gpg!.signCommitWith(repo, checksum, engine!);
             }
-          } catch (e) {
-            if (e instanceof gpg.SignError) throw new CliError(e.message);
-            throw e;
-          }
+          },
+        });
+        await updateSummary(repo, { additionalMetadata: extra });
+        // summary -u removed summary.sig: each signature is appended to a fresh one.
+        for (const keyId of gpgKeys) await gpg!.signSummary(repo, { keyId, homedir });
+        for (const key of signKeys) {
+          engine!.setSecretKey(key);
+          await gpg!.signSummaryWith(repo, engine!);
         }
+      } catch (e) {
+        if (gpg && (e instanceof gpg.SignError || e instanceof gpg.GpgError || e instanceof gpg.GpgKeyError)) throw new CliError(e.message);
+        throw e;
       }
     } else if (inv.opts.view || inv.opts.raw) {
       for (const line of viewSummary(await readSummary(repo), { raw: Boolean(inv.opts.raw) })) inv.out.print(`${line}\n`);
