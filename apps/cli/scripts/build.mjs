@@ -1,12 +1,26 @@
-// Bundle the CLI into one ESM file. Workspace packages resolve to their
+// Bundle the CLI: dist/ostree-ts.mjs (entry: option parsing and the command
+// table) plus code-split chunks in dist/chunks/, so a call parses only the
+// command it runs and the packages that command imports (openpgp, undici,
+// deltas stay out of `rev-parse`). Workspace packages resolve to their
 // TypeScript sources (the "source" condition); native modules stay external
 // and are loaded lazily through createRequire so `--version` never pays for them.
+//
+// Several developers rebuild while others run the CLI, so the build never
+// pulls a file from under a running process: chunk names carry a content hash
+// and are written once, the entry is replaced atomically (temp + rename), and a
+// chunk is deleted only when no .mjs file left in dist/ (a copy of the entry
+// such as bench-ostree-ts.mjs counts) still reaches it and it is over an hour old.
 import { build } from "esbuild";
-import { chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+const dist = join(root, "dist");
+const chunkDir = join(dist, "chunks");
+const ENTRY = "ostree-ts.mjs";
 const NATIVE = ["@napi-rs/xattr"];
+const STALE_MS = 60 * 60 * 1000;
 
 const lazyNative = {
   name: "lazy-native",
@@ -28,19 +42,60 @@ ${["getAttributeSync", "listAttributesSync", "setAttributeSync", "removeAttribut
   },
 };
 
-await build({
-  entryPoints: [`${root}/src/main.ts`],
-  outfile: `${root}/dist/ostree-ts.mjs`,
+const result = await build({
+  entryPoints: { "ostree-ts": `${root}/src/main.ts` },
+  outdir: dist,
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
+  outExtension: { ".js": ".mjs" },
   bundle: true,
   platform: "node",
   target: "node20",
   format: "esm",
   conditions: ["source"],
-  // CommonJS dependencies bundled into ESM call require() for Node built-ins.
-  banner: { js: '#!/usr/bin/env node\nimport { createRequire as __ostreeTsCreateRequire } from "node:module";\nconst require = __ostreeTsCreateRequire(import.meta.url);' },
+  // CommonJS dependencies bundled into ESM call require() for Node built-ins;
+  // every output file gets its own (a chunk may hold such a dependency).
+  banner: { js: 'import { createRequire as __ostreeTsCreateRequire } from "node:module";\nconst require = __ostreeTsCreateRequire(import.meta.url);' },
   plugins: [lazyNative],
   sourcemap: false,
   legalComments: "none",
   logLevel: "warning",
+  write: false,
 });
-chmodSync(`${root}/dist/ostree-ts.mjs`, 0o755);
+
+mkdirSync(chunkDir, { recursive: true });
+let entryText;
+for (const f of result.outputFiles) {
+  if (f.path === join(dist, ENTRY)) {
+    entryText = `#!/usr/bin/env node\n${f.text}`;
+  } else if (!existsSync(f.path)) {
+    // Content-hashed: an existing file of this name already holds these bytes.
+    const tmp = `${f.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, f.contents);
+    renameSync(tmp, f.path);
+  }
+}
+if (entryText === undefined) throw new Error(`esbuild produced no ${ENTRY}`);
+const tmpEntry = join(dist, `.${ENTRY}.${process.pid}.tmp`);
+writeFileSync(tmpEntry, entryText, { mode: 0o755 });
+chmodSync(tmpEntry, 0o755);
+renameSync(tmpEntry, join(dist, ENTRY));
+
+// Chunks reachable from any entry-like file in dist/ (relative import specifiers).
+const IMPORT_RE = /["'](\.{1,2}\/(?:chunks\/)?[\w.-]+\.mjs)["']/g;
+const reachable = new Set();
+const visit = (file) => {
+  if (reachable.has(file) || !existsSync(file)) return;
+  reachable.add(file);
+  for (const m of readFileSync(file, "utf8").matchAll(IMPORT_RE)) visit(join(dirname(file), m[1]));
+};
+for (const name of readdirSync(dist)) if (name.endsWith(".mjs")) visit(join(dist, name));
+const now = Date.now();
+for (const name of readdirSync(chunkDir)) {
+  const p = join(chunkDir, name);
+  if (reachable.has(p)) continue;
+  if (now - statSync(p).mtimeMs > STALE_MS) rmSync(p, { force: true });
+}
+if (process.env.OSTREE_TS_BUILD_VERBOSE) {
+  for (const f of result.outputFiles) process.stdout.write(`${relative(root, f.path)} ${f.contents.length}\n`);
+}

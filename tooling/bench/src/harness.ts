@@ -9,6 +9,7 @@ import { OSTREE_BIN, prepareRepo, prepareTrees, type InputSource, type Inputs } 
 import { lowerBounds, type LowerBounds } from "./lower.js";
 import { NOT_IMPLEMENTED_RE, runTimed, type Sample } from "./measure.js";
 import { OPS, type Op, type OpContext } from "./ops.js";
+import { snapshotCli } from "./snapshot.js";
 import { median, ratio } from "./stats.js";
 
 export type ToolName = "ostree" | "ostree-ts";
@@ -138,12 +139,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const inputs: Inputs = { source: o.source.kind, dir: inputsDir, versions, repo, commits };
   const ostreeVersion = /Version: '([^']+)'/.exec(spawnSync(OSTREE_BIN, ["--version"], { encoding: "utf8" }).stdout)?.[1] ?? "unknown";
   const tsAvailable = existsSync(o.cli);
+  // Measure a private copy of the (code-split) bundle: others may rebuild dist/ during the run.
+  const measured = tsAvailable ? { ...o, cli: snapshotCli(o.cli, join(o.outDir, "cli")) } : o;
   const srv = await startRepoServer(repo);
   const results: OpResult[] = [];
   try {
     for (const op of OPS) {
       if (o.only && !o.only.includes(op.id)) continue;
-      results.push(await runOp(op, o, inputs, srv, tsAvailable, log));
+      results.push(await runOp(op, measured, inputs, srv, tsAvailable, log));
     }
   } finally {
     await new Promise((ok) => srv.server.close(ok));

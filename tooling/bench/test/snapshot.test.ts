@@ -1,0 +1,43 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "@ostree-ts/interop";
+import { afterAll, expect, it } from "vitest";
+import { CliSnapshotError, snapshotCli } from "../src/snapshot.js";
+
+const tmp = tempDir("ostree-ts-bench-snap-");
+afterAll(() => tmp.cleanup());
+
+/** A miniature code-split bundle: entry → static chunk, dynamic chunk → nested chunk; one unreachable chunk. */
+function writeBundle(dist: string): void {
+  mkdirSync(join(dist, "chunks"), { recursive: true });
+  writeFileSync(join(dist, "cli.mjs"), `import { a } from "./chunks/a-1.mjs";\nconst { b } = await import("./chunks/b-2.mjs");\nconsole.log(a + b);\n`);
+  writeFileSync(join(dist, "chunks/a-1.mjs"), `export const a = "a";\n`);
+  writeFileSync(join(dist, "chunks/b-2.mjs"), `import "./c-3.mjs";\nexport { b } from "./c-3.mjs";\n`);
+  writeFileSync(join(dist, "chunks/c-3.mjs"), `export const b = "b";\n`);
+  writeFileSync(join(dist, "chunks/stale-4.mjs"), `export const old = 1;\n`);
+  writeFileSync(join(dist, "other.mjs"), `export {};\n`);
+}
+
+it("copies the entry and exactly the chunks it reaches, and the copy runs on its own", () => {
+  const dist = join(tmp.path, "dist");
+  writeBundle(dist);
+  const dest = join(tmp.path, "snap");
+  const entry = snapshotCli(join(dist, "cli.mjs"), dest);
+  expect(entry).toBe(join(dest, "cli.mjs"));
+  for (const f of ["chunks/a-1.mjs", "chunks/b-2.mjs", "chunks/c-3.mjs"]) expect(existsSync(join(dest, f)), f).toBe(true);
+  expect(existsSync(join(dest, "chunks/stale-4.mjs"))).toBe(false);
+  expect(existsSync(join(dest, "other.mjs"))).toBe(false);
+  rmSync(dist, { recursive: true });
+  const run = spawnSync(process.execPath, [entry], { encoding: "utf8" });
+  expect(run.stderr).toBe("");
+  expect(run.stdout).toBe("ab\n");
+});
+
+it("refuses a bundle whose chunk is missing, naming it", () => {
+  const dist = join(tmp.path, "dist2");
+  writeBundle(dist);
+  rmSync(join(dist, "chunks/c-3.mjs"));
+  expect(() => snapshotCli(join(dist, "cli.mjs"), join(tmp.path, "snap2"))).toThrow(CliSnapshotError);
+  expect(() => snapshotCli(join(dist, "cli.mjs"), join(tmp.path, "snap2"))).toThrow(/c-3\.mjs/);
+});
