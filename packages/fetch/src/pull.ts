@@ -775,13 +775,14 @@ export async function fetchSummary(
   if (bytes === null) return null;
   const parsed = parseSummary(bytes);
   // A cache hit that verified is left alone (ostree keeps the files, and their inodes).
-  if (cache && sig && !(cameFromCache && bytes === cachedBytes)) {
+  const cacheHitKept = cameFromCache && bytes === cachedBytes;
+  if (cache && sig && !cacheHitKept) {
     await mkdir(join(cache.summary, ".."), { recursive: true });
     await atomicWrite(repo.tmpDir, cache.summary, bytes, false);
     await atomicWrite(repo.tmpDir, cache.sig, sig, false);
     const lm = summaryLastModified(parsed);
     if (lm !== undefined) await utimes(cache.summary, lm, lm).catch(() => {});
-  } else if (cache) {
+  } else if (cache && !sig) {
     await rm(cache.summary, { force: true });
     await rm(cache.sig, { force: true });
   }
@@ -914,8 +915,9 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     Boolean(o.disableStaticDeltas) || repo.isArchive || Boolean(o.commitMetadataOnly) || (source.kind === "local" && !o.requireStaticDeltas);
 
   // Step 2–3: the summary, when refs need resolving (or deltas need listing).
+  // pull-local reads refs directly, but --gpg-verify-summary still checks the source's summary.
   let needSummary =
-    !ctx.localRefs && ((o.mirror && targets.length === 0) || targets.some((t) => t.pinned === null) || ctx.gpgVerifySummary || Boolean(ctx.signVerifiersSummary));
+    (!ctx.localRefs && ((o.mirror && targets.length === 0) || targets.some((t) => t.pinned === null))) || ctx.gpgVerifySummary || Boolean(ctx.signVerifiersSummary);
   let configIndexed: boolean | undefined;
   if (!needSummary && !puller.deltasDisabled) {
     // Pinned commits only: the remote config says whether delta indexes exist; without them the summary lists deltas.
@@ -924,7 +926,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
   }
   let summary: SummaryFetch | null = null;
   if (needSummary) {
-    summary = await fetchSummary(repo, source, ctx.remoteName, {
+    summary = await fetchSummary(repo, source, ctx.remoteName ?? (o as PullLocalOptions).remote ?? null, {
       gpgVerifySummary: ctx.gpgVerifySummary,
       signVerifiers: ctx.signVerifiersSummary,
       remotesConfigDir: o.remotesConfigDir,
