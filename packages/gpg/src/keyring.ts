@@ -1,8 +1,8 @@
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { KeyFile, Repo } from "@ostree-ts/objstore";
 import * as openpgp from "openpgp";
-import { GpgKeyError } from "./errors.js";
+import { GpgError, GpgKeyError } from "./errors.js";
 
 /** A set of public keys used to verify OpenPGP signatures (ostree's temporary GPG home). */
 export class Keyring {
@@ -129,20 +129,33 @@ export async function addKeyringDir(keyring: Keyring, dir: string): Promise<void
   }
 }
 
-/** A `gpgkeypath` entry: a directory (every regular file in it) or a single key file. */
+/**
+ * A `gpgkeypath` entry: a directory (every regular file in it) or a single key
+ * file. ostree hands these to gpg's import, which skips data holding no key
+ * (a trustdb.gpg in the directory, say), so such files add nothing here either.
+ * A missing path fails as ostree's opendir() of it does.
+ */
 export async function addKeyfilePath(keyring: Keyring, path: string): Promise<void> {
-  if (await isDir(path)) {
-    for (const name of await readdir(path)) {
-      const p = join(path, name);
-      if ((await lstat(p)).isFile()) await keyring.addFile(p);
+  const importFile = async (p: string) => {
+    try {
+      await keyring.addFile(p);
+    } catch (e) {
+      if (!(e instanceof GpgKeyError)) throw e;
     }
-    return;
-  }
+  };
+  const missing = () => new GpgError(`opendir(${path}): No such file or directory`);
+  if (path === "") throw missing();
+  let st;
   try {
-    await keyring.addFile(path);
+    st = await stat(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new GpgKeyError(`gpgkeypath: ${path}: No such file or directory`);
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw missing();
     throw e;
+  }
+  if (!st.isDirectory()) return importFile(path);
+  for (const name of await readdir(path)) {
+    const p = join(path, name);
+    if ((await lstat(p)).isFile()) await importFile(p);
   }
 }
 
@@ -205,14 +218,17 @@ export async function findRemoteKeyringFile(repo: Repo, remote: string, o: Remot
   return null;
 }
 
-/** Split `gpgkeypath` as ostree does (`;` or `,` separators). */
+/**
+ * Split `gpgkeypath` as ostree does: `;` or `,` (both at once is an error),
+ * pieces as GLib's string lists keep them (an empty piece stays, except after
+ * the last separator).
+ */
 export function splitKeyPaths(value: string | undefined): string[] {
   if (!value) return [];
-  const sep = value.includes(";") ? ";" : ",";
-  return value
-    .split(sep)
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
+  if (value.includes(";") && value.includes(",")) throw new GpgError("key value list contains more than one separator");
+  const parts = value.split(value.includes(";") ? ";" : ",");
+  if (parts[parts.length - 1] === "") parts.pop();
+  return parts;
 }
 
 /**

@@ -1,0 +1,36 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { tempDir } from "@ostree-ts/interop";
+import { addKeyfilePath, Keyring, splitKeyPaths } from "../src/keyring.js";
+import { splitUserId } from "../src/verify.js";
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+
+it("splits user IDs as gpgme does, name kept without an email", () => {
+  expect(splitUserId("Ostree Tester <test@test.com>")).toEqual({ userName: "Ostree Tester", userEmail: "test@test.com" });
+  // gpg --generate-key with only Name-Real: ostree prints "Test Key 1 <>".
+  expect(splitUserId("Test Key 1")).toEqual({ userName: "Test Key 1", userEmail: "" });
+  expect(splitUserId("Name (comment) <a@b>")).toEqual({ userName: "Name", userEmail: "a@b" });
+});
+
+it("splits gpgkeypath as ostree's keyfile string lists (test-remote-gpg-import)", () => {
+  expect(splitKeyPaths("/a.asc,/b.asc")).toEqual(["/a.asc", "/b.asc"]);
+  expect(splitKeyPaths("/a.asc;/b.asc;/c.asc")).toEqual(["/a.asc", "/b.asc", "/c.asc"]);
+  expect(splitKeyPaths("/a.asc,")).toEqual(["/a.asc"]);
+  expect(splitKeyPaths(",/a.asc")).toEqual(["", "/a.asc"]);
+  expect(() => splitKeyPaths("/a,/b;/c")).toThrow("key value list contains more than one separator");
+});
+
+it("gpgkeypath entries: missing paths fail as opendir(), files without keys add nothing", async () => {
+  const dir = join(tmp.path, "keys");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "trustdb.gpg"), Buffer.from("0167706703", "hex"));
+  const k = new Keyring();
+  await addKeyfilePath(k, dir);
+  await addKeyfilePath(k, join(dir, "trustdb.gpg"));
+  expect(k.keys).toHaveLength(0);
+  await expect(addKeyfilePath(k, join(dir, "nope.asc"))).rejects.toThrow(`opendir(${join(dir, "nope.asc")}): No such file or directory`);
+  await expect(addKeyfilePath(k, "")).rejects.toThrow("opendir(): No such file or directory");
+});
