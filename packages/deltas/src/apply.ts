@@ -14,6 +14,7 @@
  * each verified.
  */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Variant } from "@ostree-ts/gvariant";
@@ -53,6 +54,8 @@ export interface ApplyOptions extends DecompressOptions {
   maxPayloadSize?: number;
   /** Accept bsdiff patches mendsley's bspatch accepts but no generator emits. */
   lenientBspatch?: boolean;
+  /** Scratch directory for part decompression (the repo's tmp/ when applying into a repo). */
+  tmpDir?: string;
 }
 
 export interface ApplyPartResult {
@@ -210,7 +213,8 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
       }
       case OP_OPEN: {
         const [mi, xi, size] = op.args as [number, number, number];
-        open = { meta: metaFor(payload, mi, xi), buf: new Uint8Array(size), at: 0 };
+        // Unzeroed: validation proved that WRITEs or one BSPATCH fill every byte before CLOSE.
+        open = { meta: metaFor(payload, mi, xi), buf: Buffer.allocUnsafe(size), at: 0 };
         break;
       }
       case OP_WRITE: {
@@ -232,9 +236,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
         if (cache.last?.checksum !== checksum) {
           let data: Uint8Array;
           try {
-            const obj = await repo.readContentBytes(checksum);
-            if ((obj.meta.mode & S_IFMT) !== S_IFREG) fail(what, op, `read source ${checksum} is not a regular file`);
-            data = obj.data;
+            data = await readSource(repo, checksum, () => fail(what, op, `read source ${checksum} is not a regular file`));
           } catch (e) {
             if (e instanceof DeltaFormatError) throw e;
             throw new DeltaApplyError(`${what}: read source ${checksum}: ${(e as Error).message}`);
@@ -249,12 +251,8 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
         break;
       case OP_BSPATCH: {
         const [off, len] = op.args as [number, number];
-        const out = bspatch(source!.data, blob.subarray(off, off + len), open!.buf.length, {
-          lenient: options.lenientBspatch,
-          label: `object ${obj!.checksum}`,
-        });
-        open!.buf = out;
-        open!.at = out.length;
+        bspatch(source!.data, blob.subarray(off, off + len), open!.buf.length, { lenient: options.lenientBspatch, label: `object ${obj!.checksum}` }, open!.buf);
+        open!.at = open!.buf.length;
         break;
       }
       case OP_CLOSE: {
@@ -270,6 +268,27 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
   return written;
 }
 
+/**
+ * A read source's payload. Objects of bare repos are the payload itself: one
+ * synchronous read instead of a stream of 64 KiB chunks concatenated (a
+ * part can set ~600 sources). Archive objects, and objects found only in a
+ * parent repo, go through the stream.
+ */
+async function readSource(repo: Repo, checksum: string, notRegular: () => never): Promise<Uint8Array> {
+  const obj = await repo.openContent(checksum);
+  if ((obj.meta.mode & S_IFMT) !== S_IFREG) notRegular();
+  if (!repo.isArchive) {
+    let data: Buffer | undefined;
+    try {
+      data = readFileSync(repo.objectPath(checksum, ObjectType.File));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    if (data && data.length === obj.size) return data;
+  }
+  return (await repo.readContentBytes(checksum)).data;
+}
+
 async function haveAll(repo: Repo, header: PartHeader): Promise<boolean> {
   for (const o of header.objects) if (!(await repo.hasObject(o.checksum, o.type as ObjectType))) return false;
   return true;
@@ -283,7 +302,7 @@ async function haveAll(repo: Repo, header: PartHeader): Promise<boolean> {
 export async function applyPart(repo: Repo, superblock: Superblock, partIndex: number, partBytes: Uint8Array, options: ApplyOptions = {}): Promise<ApplyPartResult> {
   const header = superblock.parts[partIndex];
   if (header && header.version <= DELTAPART_VERSION && (header.objects.length === 0 || (await haveAll(repo, header)))) return { executed: false, objectsWritten: 0 };
-  return executePrepared(repo, await preparePart(superblock, partIndex, partBytes, options), options);
+  return executePrepared(repo, await preparePart(superblock, partIndex, partBytes, { tmpDir: repo.tmpDir, ...options }), options);
 }
 
 /** A part checked, decompressed and validated, ready to execute (nothing written yet). */
@@ -390,7 +409,7 @@ export async function applyOffline(repo: Repo, path: string, options: ApplyOptio
     if (h.objects.length > 0 && !(await haveAll(repo, h))) todo.push(i);
   }
   const prepare = (i: number) => {
-    const p = delta.readPart(i).then(({ bytes, inline }) => preparePart(sb, i, bytes, { ...options, skipChecksum: options.skipChecksum || inline }));
+    const p = delta.readPart(i).then(({ bytes, inline }) => preparePart(sb, i, bytes, { tmpDir: repo.tmpDir, ...options, skipChecksum: options.skipChecksum || inline }));
     p.catch(() => undefined);
     return p;
   };

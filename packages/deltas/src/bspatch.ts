@@ -28,8 +28,43 @@ export function readOfft(buf: Uint8Array, at: number): number {
   return buf[at + 7]! & 0x80 && mag !== 0 ? -mag : mag;
 }
 
-/** Applies `patch` to `old`, producing exactly `newSize` bytes. */
-export function bspatch(old: Uint8Array, patch: Uint8Array, newSize: number, options: BspatchOptions = {}): Uint8Array {
+/**
+ * Adds `n` diff bytes from `patch[p…]` onto `out[o…]` (which already holds
+ * the old bytes). bsdiff diff data is mostly zero, so it is scanned a 32-bit
+ * word at a time and only non-zero words are added byte by byte.
+ */
+function addDiff(out: Uint8Array, o: number, patch: Uint8Array, p: number, n: number): void {
+  let i = 0;
+  const base = patch.byteOffset + p;
+  for (; i < n && ((base + i) & 3) !== 0; i++) {
+    const d = patch[p + i]!;
+    if (d !== 0) out[o + i] = out[o + i]! + d;
+  }
+  const words = (n - i) >>> 2;
+  if (words > 0) {
+    const w = new Uint32Array(patch.buffer, base + i, words);
+    for (let k = 0; k < words; k++) {
+      if (w[k] === 0) continue;
+      const j = i + k * 4;
+      for (let t = j; t < j + 4; t++) {
+        const d = patch[p + t]!;
+        if (d !== 0) out[o + t] = out[o + t]! + d;
+      }
+    }
+    i += words * 4;
+  }
+  for (; i < n; i++) {
+    const d = patch[p + i]!;
+    if (d !== 0) out[o + i] = out[o + i]! + d;
+  }
+}
+
+/**
+ * Applies `patch` to `old`, producing exactly `newSize` bytes, in `out` when
+ * given (its length must be `newSize`; the caller's OPEN buffer, so the
+ * object is not allocated twice).
+ */
+export function bspatch(old: Uint8Array, patch: Uint8Array, newSize: number, options: BspatchOptions = {}, out?: Uint8Array): Uint8Array {
   const lenient = options.lenient === true;
   const what = options.label === undefined ? "bsdiff patch" : `bsdiff patch for ${options.label}`;
   if (!Number.isSafeInteger(newSize) || newSize < 0) {
@@ -37,7 +72,9 @@ export function bspatch(old: Uint8Array, patch: Uint8Array, newSize: number, opt
   }
   const oldsize = old.length;
   const plen = patch.length;
-  const out = new Uint8Array(newSize);
+  if (out !== undefined && out.length !== newSize) throw new RangeError(`bspatch: output buffer is ${out.length} bytes, declared size ${newSize}`);
+  // Every output byte is written below (diff or extra) before a successful return.
+  out ??= Buffer.allocUnsafe(newSize);
   const fail = (ctl: number, at: number, msg: string): never => {
     throw new DeltaFormatError(`${what}: control #${ctl} at patch offset ${at}: ${msg}`);
   };
@@ -63,8 +100,9 @@ export function bspatch(old: Uint8Array, patch: Uint8Array, newSize: number, opt
         const o = oldpos + i;
         out[newpos + i] = o >= 0 && o < oldsize ? patch[p + i]! + old[o]! : patch[p + i]!;
       }
-    } else {
-      for (let i = 0; i < x; i++) out[newpos + i] = patch[p + i]! + old[oldpos + i]!;
+    } else if (x > 0) {
+      out.set(old.subarray(oldpos, oldpos + x), newpos);
+      addDiff(out, newpos, patch, p, x);
     }
     p += x;
     newpos += x;

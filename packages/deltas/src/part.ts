@@ -7,6 +7,7 @@ import { bswap32, decode, encode, type Value } from "@ostree-ts/gvariant";
 import { compressionByte, compressionKindOf, decompress, type CompressionKind, type DecompressOptions } from "./compress.js";
 import { DeltaFormatError } from "./errors.js";
 import type { DeltaObject } from "./superblock.js";
+import { xzDecodeWithBinary } from "./xz-decode.js";
 
 export const PART_PAYLOAD_TYPE = "(a(uuu)aa(ayay)ayay)";
 
@@ -98,6 +99,8 @@ export interface OpenPartOptions extends DecompressOptions {
   /** Decompressed payload cap (bytes). */
   maxPayloadSize: number;
   label?: string;
+  /** Scratch directory for the `xz` decoder's output (default the OS temp dir). */
+  tmpDir?: string;
 }
 
 /** Verifies, decompresses and decodes a part file. */
@@ -118,7 +121,10 @@ export async function openPart(file: Uint8Array, options: OpenPartOptions): Prom
   }
   let payload: Uint8Array;
   try {
-    payload = await decompress(file.subarray(1), kind, options.maxPayloadSize, options);
+    payload =
+      kind === "xz" && options.decoder === "xz"
+        ? await xzDecodeWithBinary(file.subarray(1), options.maxPayloadSize, { xzPath: options.xzPath, tmpDir: options.tmpDir })
+        : await decompress(file.subarray(1), kind, options.maxPayloadSize, options);
   } catch (e) {
     if (e instanceof DeltaFormatError) throw new DeltaFormatError(`${what}: ${e.message}`);
     throw e;

@@ -89,4 +89,27 @@ describe("bspatch", () => {
       }
     }
   });
+
+  it("adds sparse diff bytes at every alignment like the byte-by-byte definition, into a caller's buffer", () => {
+    const big = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + 3) & 0xff);
+    let x = 7;
+    for (let shift = 0; shift < 8; shift++) {
+      const n = 1000 + shift;
+      const diff = Array.from({ length: n }, () => {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        return x >>> 24 < 40 ? (x >>> 16) & 0xff : 0;
+      });
+      // `shift` extra bytes before the diff data move it across word boundaries.
+      const body = patchOf([n, 0, 0, diff, []]);
+      const framed = new Uint8Array(shift + body.length);
+      framed.set(body, shift);
+      const patch = framed.subarray(shift);
+      const expected = diff.map((d, i) => (d + big[i]!) & 0xff);
+      expect(Array.from(bspatch(big, patch, n))).toEqual(expected);
+      const out = new Uint8Array(n);
+      expect(bspatch(big, patch, n, {}, out)).toBe(out);
+      expect(Array.from(out)).toEqual(expected);
+    }
+    expect(() => bspatch(big, patchOf([4, 0, 0]), 4, {}, new Uint8Array(3))).toThrow(RangeError);
+  });
 });
