@@ -1,12 +1,14 @@
 import { readFileSync } from "node:fs";
-import { open, rm } from "node:fs/promises";
+import { open, rm, type FileHandle } from "node:fs/promises";
 import { Agent, ProxyAgent, errors as undiciErrors, type Dispatcher } from "undici";
 import { FetchError } from "./errors.js";
 import type { CookieJar } from "./cookies.js";
 
 export interface HttpOptions {
-  /** Max requests in flight (ostree: 8 for objects). */
+  /** A fixed number of requests in flight; unset = adaptive (see AdaptiveLimit). */
   concurrency?: number;
+  /** Upper bound of the adaptive in-flight limit (default 32). */
+  maxConcurrency?: number;
   /** Retries per request on 5xx, timeouts and dropped connections (ostree `--network-retries`, default 5). */
   retries?: number;
   /** Idle/headers timeout per request in ms (default 30 s, ostree's low-speed window). */
@@ -72,17 +74,109 @@ class Retryable extends Error {
   }
 }
 
-class Semaphore {
+/** What a finished request tells the in-flight limit. */
+export type RequestOutcome = "ok" | "retry" | "error";
+
+/**
+ * The number of requests allowed in flight, adapted to what the client and
+ * the link can absorb. It starts at ostree's 8 and is measured in windows
+ * (at least `windowMs` and `current` completions): while every slot is busy
+ * and body throughput rises by more than 5 % from one window to the next, it
+ * grows by a quarter; a growth that made throughput fall by more than 10 %
+ * is undone. A retryable failure (5xx, timeout, dropped connection) halves
+ * it at once. It always stays within [min, max]; min = max is a fixed limit.
+ */
+export class AdaptiveLimit {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
-  constructor(private readonly limit: number) {}
+  private cur: number;
+  private windowStart: number;
+  private windowBytes = 0;
+  private windowDone = 0;
+  /** Some request waited for a slot during this window (more slots could be used). */
+  private saturated = false;
+  private lastRate = 0;
+  /** The limit before the last growth, to undo it if throughput fell. */
+  private beforeGrowth: number | null = null;
+
+  constructor(
+    readonly min: number,
+    readonly max: number,
+    initial = 8,
+    private readonly windowMs = 250,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min) throw new RangeError(`AdaptiveLimit: bad bounds [${min}, ${max}]`);
+    this.cur = Math.min(max, Math.max(min, initial));
+    this.windowStart = now();
+  }
+
+  /** Requests currently allowed in flight. */
+  get current(): number {
+    return this.cur;
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
   async acquire(): Promise<void> {
-    while (this.active >= this.limit) await new Promise<void>((r) => this.waiters.push(r));
+    while (this.active >= this.cur) {
+      this.saturated = true;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
     this.active++;
   }
-  release(): void {
+
+  /** Frees a slot; `bytes` is the body size received, `outcome` how the attempt ended. */
+  release(outcome: RequestOutcome, bytes = 0): void {
     this.active--;
-    this.waiters.shift()?.();
+    if (outcome === "retry") this.shrink();
+    else if (outcome === "ok") this.record(bytes);
+    this.wake();
+  }
+
+  /** A retryable failure seen while still holding the slot (before a retry). */
+  failed(): void {
+    this.shrink();
+  }
+
+  private shrink(): void {
+    this.cur = Math.max(this.min, Math.floor(this.cur / 2));
+    this.beforeGrowth = null;
+    this.resetWindow(0);
+  }
+
+  private record(bytes: number): void {
+    this.windowBytes += bytes;
+    this.windowDone++;
+    const t = this.now();
+    const elapsed = t - this.windowStart;
+    if (elapsed < this.windowMs || this.windowDone < this.cur) return;
+    const rate = this.windowBytes / elapsed;
+    if (this.beforeGrowth !== null && rate < this.lastRate * 0.9) {
+      this.cur = this.beforeGrowth;
+      this.beforeGrowth = null;
+    } else if (this.saturated && rate > this.lastRate * 1.05 && this.cur < this.max) {
+      this.beforeGrowth = this.cur;
+      this.cur = Math.min(this.max, this.cur + Math.max(1, Math.floor(this.cur / 4)));
+    } else {
+      this.beforeGrowth = null;
+    }
+    this.resetWindow(rate);
+  }
+
+  private resetWindow(rate: number): void {
+    this.lastRate = rate;
+    this.windowStart = this.now();
+    this.windowBytes = 0;
+    this.windowDone = 0;
+    this.saturated = this.waiters.length > 0;
+  }
+
+  private wake(): void {
+    // A woken waiter re-checks the limit, so waking one too many is harmless.
+    for (let free = this.cur - this.active; free > 0 && this.waiters.length > 0; free--) this.waiters.shift()!();
   }
 }
 
@@ -93,7 +187,7 @@ class Semaphore {
  */
 export class HttpClient {
   readonly dispatcher: Dispatcher;
-  private readonly sem: Semaphore;
+  readonly limit: AdaptiveLimit;
   readonly retries: number;
   private readonly timeoutMs: number;
   private readonly backoffMs: number;
@@ -105,14 +199,15 @@ export class HttpClient {
     this.retries = opts.retries ?? 5;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.backoffMs = opts.backoffMs ?? 100;
-    this.sem = new Semaphore(opts.concurrency ?? 8);
+    const max = opts.concurrency ?? opts.maxConcurrency ?? 32;
+    this.limit = opts.concurrency !== undefined ? new AdaptiveLimit(opts.concurrency, opts.concurrency, opts.concurrency) : new AdaptiveLimit(2, max, Math.min(8, max));
     const connect: Record<string, unknown> = { timeout: this.timeoutMs };
     if (opts.tlsPermissive) connect.rejectUnauthorized = false;
     if (opts.tlsCaPath) connect.ca = readFileSync(opts.tlsCaPath);
     if (opts.tlsClientCertPath) connect.cert = readFileSync(opts.tlsClientCertPath);
     if (opts.tlsClientKeyPath) connect.key = readFileSync(opts.tlsClientKeyPath);
     const common = {
-      connections: opts.concurrency ?? 8,
+      connections: max,
       keepAliveTimeout: 30_000,
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
@@ -163,7 +258,9 @@ export class HttpClient {
   }
 
   async get(url: string, o: GetOptions = {}): Promise<GetResult | null> {
-    await this.sem.acquire();
+    await this.limit.acquire();
+    let outcome: RequestOutcome = "error";
+    let bytes = 0;
     try {
       let last: Error | undefined;
       let lastStatus = 0;
@@ -171,16 +268,20 @@ export class HttpClient {
       for (let attempt = 0; attempt <= this.retries; attempt++) {
         if (attempt > 0) await this.backoff(attempt - 1);
         try {
-          return await this.getOnce(url, o, partial);
+          const r = await this.getOnce(url, o, partial);
+          outcome = "ok";
+          bytes = r?.body.length ?? 0;
+          return r;
         } catch (e) {
           if (!isRetryable(e)) throw e;
+          this.limit.failed();
           last = e as Error;
           lastStatus = e instanceof Retryable ? e.status : 0;
         }
       }
       throw new FetchError(`Fetching ${redact(url)}: ${describe(last)} (after ${this.retries} retries)`, redact(url), lastStatus);
     } finally {
-      this.sem.release();
+      this.limit.release(outcome, bytes);
     }
   }
 
@@ -244,16 +345,41 @@ export class HttpClient {
   }
 
   /**
-   * Stream a body into `dest` (created or truncated). A connection dropped
-   * mid-body is resumed with `Range: bytes=N-` (+ `If-Range`) when the server
-   * gave a length and validator; a 200 answer to the range restarts the file.
-   * Returns the number of bytes written, or null for an optional 404.
+   * Stream a body into `dest` (created or truncated), or keep it in memory
+   * while it is at most `o.memoryLimit` bytes (no file is created: a small
+   * object costs no open/write/read/unlink), spilling to `dest` beyond that.
+   * A connection dropped mid-body is resumed with `Range: bytes=N-` (+
+   * `If-Range`) when the server gave a length and validator; a 200 answer to
+   * the range restarts the body. Null for an optional 404.
    */
-  async download(url: string, dest: string, o: { optional?: boolean; maxSize?: number; onBytes?: (n: number) => void } = {}): Promise<number | null> {
-    await this.sem.acquire();
-    const fh = await open(dest, "w", 0o644);
+  async fetchBody(url: string, dest: string, o: FetchBodyOptions = {}): Promise<Downloaded | null> {
+    await this.limit.acquire();
+    const memoryLimit = o.memoryLimit ?? -1;
+    let fh: FileHandle | null = null;
     try {
-      let have = 0;
+      if (memoryLimit < 0) fh = await open(dest, "w", 0o644);
+    } catch (e) {
+      this.limit.release("error");
+      throw e;
+    }
+    let mem: Buffer[] = [];
+    let have = 0;
+    let outcome: RequestOutcome = "error";
+    const append = async (b: Buffer) => {
+      if (fh === null && have + b.length <= memoryLimit) {
+        mem.push(b);
+      } else {
+        if (fh === null) {
+          fh = await open(dest, "w", 0o644);
+          const head = Buffer.concat(mem, have);
+          mem = [];
+          if (head.length > 0) await fh.write(head, 0, head.length, 0);
+        }
+        await fh.write(b, 0, b.length, have);
+      }
+      have += b.length;
+    };
+    try {
       let validator: string | undefined;
       let total: number | undefined;
       let last: Error | undefined;
@@ -270,10 +396,16 @@ export class HttpClient {
           this.requests++;
           const res = await this.dispatcher.request({ ...splitUrl(url), method: "GET", headers: this.headers(url, extra) });
           const status = res.statusCode;
-          if (await this.endsRequest(res, url, o.optional)) return null;
+          if (await this.endsRequest(res, url, o.optional)) {
+            outcome = "ok";
+            return null;
+          }
           if (status === 200) {
-            have = 0;
-            await fh.truncate(0);
+            if (have > 0) {
+              have = 0;
+              mem = [];
+              if (fh) await (fh as FileHandle).truncate(0);
+            }
             const len = Number(header(res.headers, "content-length") ?? "NaN");
             total = Number.isFinite(len) ? len : undefined;
             if (total !== undefined && o.maxSize !== undefined && total > o.maxSize) {
@@ -292,8 +424,7 @@ export class HttpClient {
                 res.body.destroy();
                 throw new FetchError(`${redact(url)}: body exceeds the expected ${o.maxSize} bytes`, redact(url), status);
               }
-              await fh.write(b, 0, b.length, have);
-              have += b.length;
+              await append(b);
               this.bytes += b.length;
               o.onBytes?.(b.length);
             }
@@ -302,22 +433,40 @@ export class HttpClient {
           }
           if (total !== undefined && have !== total) throw new Retryable(`Transferred a partial file (${have} of ${total} bytes)`, 0);
           this.opts.onResponse?.({ url, status, bytes: have });
-          return have;
+          outcome = "ok";
+          return fh === null ? { bytes: have, data: mem.length === 1 ? mem[0]! : Buffer.concat(mem, have) } : { bytes: have };
         } catch (e) {
           if (!isRetryable(e)) throw e;
+          this.limit.failed();
           last = e as Error;
           lastStatus = e instanceof Retryable ? e.status : 0;
         }
       }
       throw new FetchError(`Fetching ${redact(url)}: ${describe(last)} (after ${this.retries} retries)`, redact(url), lastStatus);
     } catch (e) {
-      await rm(dest, { force: true });
+      if (fh !== null) await rm(dest, { force: true });
       throw e;
     } finally {
-      await fh.close();
-      this.sem.release();
+      if (fh !== null) await (fh as FileHandle).close();
+      this.limit.release(outcome, have);
     }
   }
+}
+
+export interface FetchBodyOptions {
+  /** 404 (and 403/410) returns null instead of throwing. */
+  optional?: boolean;
+  /** Reject bodies larger than this many bytes. */
+  maxSize?: number;
+  onBytes?: (n: number) => void;
+  /** Bodies up to this size stay in memory; unset = always a file. */
+  memoryLimit?: number;
+}
+
+export interface Downloaded {
+  bytes: number;
+  /** The body, when it stayed in memory; otherwise it is in the destination file. */
+  data?: Buffer;
 }
 
 interface PartialBody {

@@ -37,8 +37,11 @@ import {
   readSuperblockBytes,
   superblockPath,
   verifySuperblockCommit,
-  applyPart,
+  DeltaError,
+  executePrepared,
   inlinePart,
+  preparePart,
+  type PreparedPart,
   type PartHeader,
   type Superblock,
 } from "@ostree-ts/deltas";
@@ -50,7 +53,7 @@ import { CookieJar } from "./cookies.js";
 import { HttpClient, type HttpOptions } from "./http.js";
 import { emptyProgress, type ProgressListener, type PullProgress } from "./progress.js";
 import { Remotes, type Remote } from "./remotes.js";
-import { HttpSource, LocalSource, type FetchedContent, type PullSource } from "./source.js";
+import { checkDigest, fetchedChecksum, HttpSource, LocalSource, type FetchedContent, type PullSource } from "./source.js";
 import { parseSummary, summaryBoolean, summaryString, type ParsedSummary } from "./summary.js";
 
 export interface PullOptions {
@@ -87,9 +90,13 @@ export interface PullOptions {
   timeoutMs?: number;
   retries?: number;
   httpHeaders?: Array<[string, string]>;
+  /** A fixed number of HTTP requests in flight; unset = adaptive (8 at first, at most `maxConcurrency`). */
   concurrency?: number;
+  maxConcurrency?: number;
   fsync?: boolean;
   onProgress?: ProgressListener;
+  /** Least time between two progress events in ms (`--update-frequency`; 0 or unset = 1000, as ostree). Phase changes are always reported. */
+  updateFrequency?: number;
   /** Test hook: sees every HTTP response. */
   onResponse?: HttpOptions["onResponse"];
   /** Where remotes are defined besides the repo config (system repos). */
@@ -121,6 +128,9 @@ interface Target {
   /** Pinned commit (`ref@C` or a checksum); null = resolve. */
   pinned: string | null;
 }
+
+/** ostree's progress interval when `update-frequency` is 0 (ms). */
+export const DEFAULT_UPDATE_FREQUENCY = 1000;
 
 /** Mode-bit check of `--bareuseronly-files` (and bare-user-only targets). */
 function checkBareUserOnly(checksum: string, meta: FileMeta): void {
@@ -182,7 +192,7 @@ class Puller {
     this.syncBytes();
     if (!this.o.onProgress) return;
     const now = Date.now();
-    if (!force && now - this.lastEmit < 50) return;
+    if (!force && now - this.lastEmit < (this.o.updateFrequency || DEFAULT_UPDATE_FREQUENCY)) return;
     this.lastEmit = now;
     this.progress.elapsedMs = now - this.started;
     this.o.onProgress({ ...this.progress });
@@ -439,12 +449,21 @@ class Puller {
     let applying: Promise<void> = Promise.resolve();
     for (const i of needed) {
       tasks.push(
-        (async () => {
-          const bytes = await this.partSlots.run(() => this.fetchPart(sb, i));
-          // Applied one at a time, in arrival order (parts only read FROM objects, never each other's).
+        // A slot covers fetch, decompression (in an `xz` process) and execution, so one part
+        // decompresses while another executes and at most two payloads are in memory.
+        this.partSlots.run(async () => {
+          let prepared: PreparedPart;
+          try {
+            const bytes = await this.fetchPart(sb, i);
+            prepared = await preparePart(sb, i, bytes.data, { skipChecksum: bytes.inline, tmpDir: this.repo.tmpDir });
+          } catch (e) {
+            if (e instanceof DeltaError) throw new PullError(`Static delta ${name}: ${e.message}`);
+            throw e;
+          }
+          // Executed one at a time, in arrival order (parts only read FROM objects, never each other's).
           const run = applying.then(async () => {
             try {
-              await applyPart(this.repo, sb, i, bytes.data, { skipChecksum: bytes.inline });
+              await executePrepared(this.repo, prepared);
             } catch (e) {
               throw new PullError(`Static delta ${name}: ${(e as Error).message}`);
             }
@@ -455,7 +474,7 @@ class Puller {
           });
           applying = run.catch(() => {});
           await run;
-        })(),
+        }),
       );
     }
     await settleAll(tasks);
@@ -469,7 +488,7 @@ class Puller {
     return true;
   }
 
-  /** Part file bytes: inline in the superblock, or downloaded (resumable) into tmp/. */
+  /** Part file bytes: inline in the superblock, or downloaded (resumable) into memory. */
   private async fetchPart(sb: Superblock, i: number): Promise<{ data: Uint8Array; inline: boolean }> {
     const rel = partPath(sb.from, sb.to, i);
     const inline = inlinePart(sb, rel);
@@ -477,14 +496,11 @@ class Puller {
     const header = sb.parts[i]!;
     if (this.source instanceof HttpSource) {
       const dest = join(this.repo.tmpDir, `deltapart-${header.checksum.slice(0, 16)}-${randomBytes(4).toString("hex")}`);
-      try {
-        const n = await this.source.download("content", rel, dest, header.size);
-        if (n === null) throw new PullError(`Static delta part ${rel} not found on the remote`);
-        this.deltaTotals.fetchedSize += n;
-        return { data: new Uint8Array(await readFile(dest)), inline: false };
-      } finally {
-        await rm(dest, { force: true });
-      }
+      // Kept in memory (it is decompressed from memory anyway); `dest` is never created.
+      const got = await this.source.fetchBody("content", rel, dest, { maxSize: header.size, memoryLimit: header.size });
+      if (got === null) throw new PullError(`Static delta part ${rel} not found on the remote`);
+      this.deltaTotals.fetchedSize += got.bytes;
+      return { data: new Uint8Array(got.data!.buffer, got.data!.byteOffset, got.data!.length), inline: false };
     }
     const data = await this.source.getFile("content", rel, header.size);
     if (data === null) throw new PullError(`Static delta part ${rel} not found`);
@@ -606,7 +622,9 @@ class Puller {
     }
     let fetched: FetchedContent;
     try {
-      fetched = await this.source.getContent(checksum, repo.tmpDir, this.verifyLocal);
+      // Stored through writeContent, which hashes what it writes and refuses a mismatch: hashing
+      // here too would double the work. Only a `.filez` kept as is (archive targets) is checked here.
+      fetched = await this.source.getContent(checksum, repo.tmpDir, this.verifyLocal && repo.isArchive);
     } catch (e) {
       if (e instanceof ObjectNotFoundError) throw new PullError(`Content object ${checksum} not found on the remote`);
       throw e;
@@ -620,8 +638,10 @@ class Puller {
     const repo = this.repo;
     try {
       if (this.o.bareuseronlyFiles || repo.mode === "bare-user-only") checkBareUserOnly(checksum, f.meta);
-      if (repo.isArchive && f.filezPath) {
+      if (repo.isArchive && f.filez) {
         // Verified above: keep the received .filez as is (no recompression).
+        await atomicWriteObject(repo, repo.objectPath(checksum, ObjectType.File), f.filez);
+      } else if (repo.isArchive && f.filezPath) {
         const dest = repo.objectPath(checksum, ObjectType.File);
         await mkdir(join(dest, ".."), { recursive: true });
         await chmod(f.filezPath, 0o644);
@@ -635,7 +655,10 @@ class Puller {
         try {
           await repo.writeContent(f.meta, payload, checksum, { fsync: this.o.fsync });
         } catch (e) {
-          if (!(e instanceof CorruptObjectError) || !trusted) throw e;
+          if (!(e instanceof CorruptObjectError)) throw e;
+          // ostree's wording, with what the object really hashes to.
+          if (!trusted) checkDigest(checksum, await fetchedChecksum(f));
+          if (!trusted) throw e;
           const actual = await repo.writeContent(f.meta, payload, undefined, { fsync: this.o.fsync });
           const dest = repo.objectPath(checksum, ObjectType.File);
           await mkdir(join(dest, ".."), { recursive: true });
@@ -823,6 +846,7 @@ export async function openRemoteSource(repo: Repo, remoteName: string, o: PullOp
   }
   const http = new HttpClient({
     concurrency: o.concurrency,
+    maxConcurrency: o.maxConcurrency,
     retries: o.retries,
     timeoutMs: o.timeoutMs,
     headers: o.httpHeaders,

@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { createInflateRaw, inflateRawSync } from "node:zlib";
 import {
   contentHasher,
@@ -17,7 +17,7 @@ import {
   unframe,
   type FileMeta,
 } from "@ostree-ts/objstore";
-import { HttpClient, MAX_METADATA_SIZE } from "./http.js";
+import { HttpClient, MAX_METADATA_SIZE, type Downloaded } from "./http.js";
 
 /** A content object fetched and verified, ready to store. */
 export interface FetchedContent {
@@ -29,6 +29,8 @@ export interface FetchedContent {
   payloadPath?: string;
   /** The received `.filez` file, still in tmp/ (archive targets store it as is; caller removes it). */
   filezPath?: string;
+  /** The received `.filez` bytes, when small enough to stay in memory (archive targets store them as is). */
+  filez?: Uint8Array;
   /** Bytes moved on the wire. */
   wireBytes: number;
 }
@@ -51,6 +53,8 @@ function objectRel(checksum: string, ext: string): string {
 
 /** Payloads up to this size are inflated in memory. */
 const SMALL = 1 << 20;
+/** Received `.filez` bodies up to this size are never written to a temp file. */
+const FILEZ_IN_MEMORY = 2 * SMALL;
 
 /** Static-file remote over HTTP(S) (an archive repo). */
 export class HttpSource implements PullSource {
@@ -71,9 +75,9 @@ export class HttpSource implements PullSource {
     return r ? new Uint8Array(r.body) : null;
   }
 
-  /** Stream a file into `dest` (resuming with Range); null when absent. */
-  download(base: "meta" | "content", rel: string, dest: string, maxSize?: number): Promise<number | null> {
-    return this.http.download(this.join(base, rel), dest, { optional: true, maxSize });
+  /** A file in memory up to `o.memoryLimit` bytes, else in `dest` (see HttpClient.fetchBody); null when absent. */
+  fetchBody(base: "meta" | "content", rel: string, dest: string, o: { maxSize?: number; memoryLimit?: number }): Promise<Downloaded | null> {
+    return this.http.fetchBody(this.join(base, rel), dest, { optional: true, ...o });
   }
 
   async getMetadata(type: ObjectType, checksum: string): Promise<Uint8Array | null> {
@@ -83,11 +87,15 @@ export class HttpSource implements PullSource {
 
   async getContent(checksum: string, tmpDir: string, verify: boolean): Promise<FetchedContent> {
     const filezPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.filez`);
-    const n = await this.http.download(this.join("content", objectRel(checksum, "filez")), filezPath);
-    if (n === null) throw new ObjectNotFoundError(checksum, "file");
+    const got = await this.http.fetchBody(this.join("content", objectRel(checksum, "filez")), filezPath, { memoryLimit: FILEZ_IN_MEMORY });
+    if (got === null) throw new ObjectNotFoundError(checksum, "file");
+    if (got.data) {
+      const filez = new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.length);
+      return { ...(await parseFilez({ bytes: filez }, checksum, tmpDir, verify)), filez, wireBytes: got.bytes };
+    }
     try {
-      const parsed = await parseFilez(filezPath, checksum, tmpDir, verify);
-      return { ...parsed, filezPath, wireBytes: n };
+      const parsed = await parseFilez({ path: filezPath }, checksum, tmpDir, verify);
+      return { ...parsed, filezPath, wireBytes: got.bytes };
     } catch (e) {
       await rm(filezPath, { force: true });
       throw e;
@@ -100,24 +108,36 @@ export class HttpSource implements PullSource {
 }
 
 /**
- * Decode a received `.filez`: header, then the raw-deflate payload, hashing as
- * it goes. Small payloads come back in memory, large ones in a temp file.
+ * Decode a received `.filez` (in memory or in a file): header, then the
+ * raw-deflate payload, hashing as it goes when `verify`. Small payloads come
+ * back in memory, large ones in a temp file.
  */
-async function parseFilez(path: string, checksum: string, tmpDir: string, verify: boolean): Promise<Omit<FetchedContent, "filezPath" | "wireBytes">> {
-  const st = await stat(path);
-  if (st.size < 8) throw new CorruptObjectError(checksum, "file", "truncated .filez header");
-  const fh = await open(path, "r");
+async function parseFilez(
+  src: { bytes: Uint8Array } | { path: string },
+  checksum: string,
+  tmpDir: string,
+  verify: boolean,
+): Promise<Omit<FetchedContent, "filezPath" | "wireBytes">> {
+  const total = "bytes" in src ? src.bytes.length : (await stat(src.path)).size;
+  if (total < 8) throw new CorruptObjectError(checksum, "file", "truncated .filez header");
   let headerBytes: Uint8Array;
-  try {
-    const prefix = Buffer.alloc(8);
-    await fh.read(prefix, 0, 8, 0);
-    const len = prefix.readUInt32BE(0);
-    if (len > st.size - 8 || len > MAX_METADATA_SIZE) throw new CorruptObjectError(checksum, "file", `header length ${len} exceeds object size`);
-    const buf = Buffer.alloc(8 + len);
-    await fh.read(buf, 0, buf.length, 0);
-    headerBytes = new Uint8Array(buf);
-  } finally {
-    await fh.close();
+  if ("bytes" in src) {
+    const len = new DataView(src.bytes.buffer, src.bytes.byteOffset, 4).getUint32(0, false);
+    if (len > total - 8 || len > MAX_METADATA_SIZE) throw new CorruptObjectError(checksum, "file", `header length ${len} exceeds object size`);
+    headerBytes = src.bytes.subarray(0, 8 + len);
+  } else {
+    const fh = await open(src.path, "r");
+    try {
+      const prefix = Buffer.alloc(8);
+      await fh.read(prefix, 0, 8, 0);
+      const len = prefix.readUInt32BE(0);
+      if (len > total - 8 || len > MAX_METADATA_SIZE) throw new CorruptObjectError(checksum, "file", `header length ${len} exceeds object size`);
+      const buf = Buffer.alloc(8 + len);
+      await fh.read(buf, 0, buf.length, 0);
+      headerBytes = new Uint8Array(buf);
+    } finally {
+      await fh.close();
+    }
   }
   const { header, payloadOffset } = unframe(headerBytes, checksum);
   const { meta, size } = decodeFilezHeader(header, checksum);
@@ -126,8 +146,8 @@ async function parseFilez(path: string, checksum: string, tmpDir: string, verify
     if (verify) checkDigest(checksum, hasher.digest("hex"));
     return { meta, size: 0, data: new Uint8Array(0) };
   }
-  if (size <= SMALL && st.size - payloadOffset <= SMALL * 2) {
-    const raw = await readFile(path);
+  if (size <= SMALL && total - payloadOffset <= SMALL * 2) {
+    const raw = "bytes" in src ? src.bytes : await readFile(src.path);
     let data: Buffer;
     try {
       data = inflateRawSync(raw.subarray(payloadOffset), { maxOutputLength: size + 1 });
@@ -143,13 +163,13 @@ async function parseFilez(path: string, checksum: string, tmpDir: string, verify
   let n = 0;
   try {
     await pipeline(
-      createReadStream(path, { start: payloadOffset }),
+      "bytes" in src ? Readable.from([Buffer.from(src.bytes.buffer, src.bytes.byteOffset + payloadOffset, total - payloadOffset)]) : createReadStream(src.path, { start: payloadOffset }),
       createInflateRaw(),
       new Writable({
         write(chunk: Buffer, _enc, cb) {
           n += chunk.length;
           if (n > size) return cb(new CorruptObjectError(checksum, "file", `payload exceeds ${size} bytes`));
-          hasher.update(chunk);
+          if (verify) hasher.update(chunk);
           out.write(chunk).then(() => cb(), cb);
         },
       }),
@@ -171,7 +191,15 @@ async function parseFilez(path: string, checksum: string, tmpDir: string, verify
   return { meta, size, payloadPath };
 }
 
-function checkDigest(expected: string, actual: string): void {
+/** The content checksum of a fetched object (to name what a corrupt one really hashes to). */
+export async function fetchedChecksum(f: FetchedContent): Promise<string> {
+  const h = contentHasher(f.meta);
+  if (f.data) return h.update(f.data).digest("hex");
+  if (f.payloadPath) for await (const c of createReadStream(f.payloadPath)) h.update(c as Buffer);
+  return h.digest("hex");
+}
+
+export function checkDigest(expected: string, actual: string): void {
   if (expected !== actual) throw new CorruptObjectError(expected, "file", `Corrupted file object; checksum expected='${expected}' actual='${actual}'`);
 }
 

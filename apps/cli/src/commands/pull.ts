@@ -39,8 +39,10 @@ export async function runWithProgress(
   const fetch = await import("@ostree-ts/fetch");
   const json = Boolean(inv.opts.json);
   const tty = process.stdout.isTTY && !json;
-  const bar = tty ? new fetch.TtyProgressBar(process.stdout) : null;
-  const result = await run({ onProgress: bar ? (p) => bar.update(p) : undefined });
+  // The pull spaces its events by --update-frequency, so the bar draws each one.
+  const bar = tty ? new fetch.TtyProgressBar(process.stdout, 0) : null;
+  const updateFrequency = inv.opts["update-frequency"] as number | undefined;
+  const result = await run({ onProgress: bar ? (p) => bar.update(p) : undefined, updateFrequency });
   if (result.dryRun && !json) {
     // ostree's dry-run console callback: what the chosen deltas would fetch, and nothing else.
     const t = result.deltaTotals;
