@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, lstatSync, readdirSync, type Stats } from "node:fs";
 import { constants as FS } from "node:fs";
@@ -324,7 +323,14 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
     } catch (e) {
       throw new SourceReadError(dir.abs, e);
     }
-    if (isRepoTmp(dir.st)) names = names.filter((n) => !REPO_TEMP_NAME.test(n.toString("latin1")));
+    if (isRepoTmp(dir.st)) {
+      // Our own transaction's staging dir and lock are hidden as well.
+      const txn = repo.transactionDirName;
+      names = names.filter((n) => {
+        const s = n.toString("latin1");
+        return !REPO_TEMP_NAME.test(s) && s !== txn && s !== `${txn}-lock`;
+      });
+    }
     const entries = names.map((raw) => {
       let name: string;
       try {
@@ -504,13 +510,6 @@ function resolveTimestamp(t: CommitOptions["timestamp"]): number {
   return parseTimestamp(t);
 }
 
-/** syncfs of the repo's filesystem, so objects are durable before a ref points at them. */
-function syncfs(path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile("sync", ["-f", path], (err) => (err ? reject(new OstreeError(`syncfs ${path}: ${err.message}`)) : resolve()));
-  });
-}
-
 /**
  * Build the commit metadata in ostree's order: user keys as given, then
  * ostree.ref-binding (branch + bind refs, sorted) unless noBindings, then
@@ -619,6 +618,24 @@ export async function commit(repo: Repo, options: CommitOptions): Promise<Commit
   else parent = await resolveRev(repo, o.branch, true);
 
   const modifier = new CommitModifier(repo, o);
+  // Objects are staged in tmp/staging-$BOOTID-*/ and renamed into objects/ at the end (ostree's transaction).
+  await repo.prepareTransaction({ fsync: o.fsync });
+  try {
+    return await commitInTransaction(repo, o, modifier, branch, parent, timestamp);
+  } finally {
+    // After a successful commit there is nothing left to abort; after a failure the staging dir stays for reuse.
+    await repo.abortTransaction();
+  }
+}
+
+async function commitInTransaction(
+  repo: Repo,
+  o: CommitOptions,
+  modifier: CommitModifier,
+  branch: { remote: string | null; ref: string } | null,
+  parent: string | null,
+  timestamp: number,
+): Promise<CommitResult> {
   const ctx = new CommitContext(repo, modifier, o);
   if (o.linkCheckoutSpeedup || o.devinoCanonical) ctx.devino = await scanHardlinks(repo);
   const mtree = new MutableTree();
@@ -652,7 +669,8 @@ export async function commit(repo: Repo, options: CommitOptions): Promise<Commit
   ctx.stats.metadataObjects++;
   if (o.detachedMetadata) await repo.writeCommitMeta(checksum, o.detachedMetadata);
 
-  if (o.fsync ?? repo.config.getBoolean("core", "fsync", true)) await syncfs(join(repo.path, "objects"));
-  if (branch) await setRef(repo, branch.remote !== null ? { kind: "remote", remote: branch.remote } : { kind: "heads" }, branch.ref, checksum);
+  await repo.commitTransaction(async () => {
+    if (branch) await setRef(repo, branch.remote !== null ? { kind: "remote", remote: branch.remote } : { kind: "heads" }, branch.ref, checksum);
+  });
   return { commit: checksum, skipped: false, rootTree, rootMeta, stats: ctx.stats };
 }

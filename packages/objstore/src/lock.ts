@@ -1,4 +1,4 @@
-import { closeSync, openSync, realpathSync } from "node:fs";
+import { closeSync, constants as FS, fstatSync, openSync, realpathSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -145,4 +145,47 @@ export async function withRepoLock<T>(repo: Repo, type: LockType, fn: () => Prom
 export function heldLock(repo: Repo): LockType | null {
   const s = states.get(lockPath(repo));
   return s ? current(s) : null;
+}
+
+/**
+ * Lock files of `tmp/staging-*` directories this process holds, by path. POSIX
+ * locks belong to the process, so a second lock attempt from this process would
+ * succeed, and closing that second descriptor would drop the lock: callers skip
+ * these instead of trying them.
+ */
+const heldTmpdirLocks = new Set<string>();
+
+export function tmpdirLockHeld(lockFile: string): boolean {
+  return heldTmpdirLocks.has(lockFile);
+}
+
+/**
+ * glnx_make_lock_file(LOCK_EX|LOCK_NB) on `lockFile` (created 0600): the fd when
+ * locked, null when another process holds it. A lock file unlinked by its
+ * previous owner between our open and our lock is opened again.
+ */
+export async function tryLockTmpdirFile(lockFile: string): Promise<number | null> {
+  if (heldTmpdirLocks.has(lockFile)) return null;
+  for (;;) {
+    const fd = openSync(lockFile, FS.O_RDWR | FS.O_CREAT | FS.O_NOFOLLOW, 0o600);
+    let locked = false;
+    try {
+      locked = await trySet(fd, F_WRLCK);
+    } finally {
+      if (!locked) closeSync(fd);
+    }
+    if (!locked) return null;
+    if (fstatSync(fd).nlink > 0) {
+      heldTmpdirLocks.add(lockFile);
+      return fd;
+    }
+    closeSync(fd);
+  }
+}
+
+/** glnx_release_lock_file for an exclusive lock: the owner removes the file, then closes it. */
+export function releaseTmpdirLock(lockFile: string, fd: number): void {
+  rmSync(lockFile, { force: true });
+  closeSync(fd);
+  heldTmpdirLocks.delete(lockFile);
 }

@@ -6,19 +6,23 @@ import {
   fchmodSync,
   fchownSync,
   fdatasyncSync,
+  fsyncSync,
   futimesSync,
   lchownSync,
   lstatSync,
   lutimesSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
   unlinkSync,
+  utimesSync,
   writevSync,
 } from "node:fs";
+import { execFile } from "node:child_process";
 import { type FileHandle, chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readFile, readlink, readdir, rename, rm, stat, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform, Writable } from "node:stream";
@@ -41,6 +45,7 @@ import {
 } from "./content.js";
 import { CorruptObjectError, InvalidArgumentError, ObjectNotFoundError, RepoError } from "./errors.js";
 import { KeyFile } from "./keyfile.js";
+import { lockPop, lockPush, releaseTmpdirLock, tmpdirLockHeld, tryLockTmpdirFile } from "./lock.js";
 import {
   decodeCommit,
   decodeDirMeta,
@@ -106,6 +111,37 @@ const INLINE_DEFLATE = 16 << 10;
 const deflateRawAsync = promisify(deflateRaw);
 const TMP_PREFIX = randomBytes(4).toString("hex");
 let tmpCounter = 0;
+/** Transaction staging directories are `tmp/staging-$BOOTID-XXXXXX`, locked through `tmp/<name>-lock`. */
+const STAGING_PREFIX = "staging-";
+const MKDTEMP_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/** An open commit transaction (ostree_repo_prepare_transaction). */
+interface Transaction {
+  /** Name of the staging directory inside tmp/. */
+  name: string;
+  dir: string;
+  lockFile: string;
+  lockFd: number;
+  /** Objects go to the staging dir and are renamed into objects/ at commit; with fsync off, straight to objects/ (as ostree). */
+  fsync: boolean;
+  /** The staging dir and its lock are already gone (commit got past them). */
+  dirReleased: boolean;
+}
+
+/** `OSTREE_REPO_TEST_ERROR` flags, parsed like g_parse_debug_string. */
+function testErrorFlags(): Set<string> {
+  const raw = process.env.OSTREE_REPO_TEST_ERROR ?? "";
+  const flags = new Set(raw.split(/[:;, \t]+/).filter((f) => f !== ""));
+  if (flags.has("all")) return new Set(["pre-commit", "invalid-cache"]);
+  return flags;
+}
+
+/** syncfs of the filesystem holding `path` (sync -f). */
+export function syncfs(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("sync", ["-f", path], (err) => (err ? reject(new RepoError(`syncfs ${path}: ${err.message}`)) : resolve()));
+  });
+}
 
 /** Where a new content object's payload comes from. */
 export type PayloadSource = { data: Uint8Array } | { path: string; size: number };
@@ -121,6 +157,8 @@ export interface WriteStats {
 export class Repo {
   readonly writeStats: WriteStats = { metadataWritten: 0, contentWritten: 0, contentBytesWritten: 0 };
   private parent: Promise<Repo | null> | undefined;
+  private txn: Transaction | undefined;
+  private bootPrefix: string | undefined;
 
   private constructor(
     readonly path: string,
@@ -173,6 +211,15 @@ export class Repo {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== "EEXIST" && code !== "EACCES" && code !== "EROFS" && code !== "EPERM") throw e;
     }
+    // ostree_repo_open creates tmp/cache in writable repos; transactions' tmp cleanup spares it.
+    if (process.env.OSTREE_SKIP_CACHE === undefined) {
+      try {
+        await mkdir(join(path, "tmp", "cache"), { mode: 0o775 });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== "EEXIST" && code !== "EACCES" && code !== "EROFS" && code !== "EPERM" && code !== "ENOENT") throw e;
+      }
+    }
     return new Repo(path, config, mode);
   }
 
@@ -215,14 +262,224 @@ export class Repo {
     return parent ? parent.hasObject(checksum, type) : false;
   }
 
-  /** Whether the object is stored in this repo itself (what writes check, as ostree's). */
+  /** Whether the object is stored in this repo itself, its transaction's staging dir included (what writes check, as ostree's). */
   async hasLooseObject(checksum: string, type: ObjectType): Promise<boolean> {
+    return this.storedObjectPath(checksum, type) !== null;
+  }
+
+  /**
+   * Where the object is stored in this repo: objects/, or during a transaction
+   * its staging dir (objects written by it, or left by an interrupted one); null if absent.
+   */
+  storedObjectPath(checksum: string, type: ObjectType): string | null {
+    const path = this.objectPath(checksum, type);
+    if (lstatSync(path, { throwIfNoEntry: false })) return path;
+    if (this.txn) {
+      const staged = this.stagedPath(this.txn, checksum, type);
+      if (lstatSync(staged, { throwIfNoEntry: false })) return staged;
+    }
+    return null;
+  }
+
+  /** Where a new object goes: the staging dir during a transaction (fsync on), else objects/. */
+  objectWritePath(checksum: string, type: ObjectType): string {
+    return this.txn?.fsync ? this.stagedPath(this.txn, checksum, type) : this.objectPath(checksum, type);
+  }
+
+  private stagedPath(txn: Transaction, checksum: string, type: ObjectType): string {
+    const path = this.objectPath(checksum, type);
+    return join(txn.dir, checksum.slice(0, 2), path.slice(path.lastIndexOf("/") + 1));
+  }
+
+  /** Whether a commit transaction is open on this handle. */
+  get inTransaction(): boolean {
+    return this.txn !== undefined;
+  }
+
+  /** Name (in tmp/) of the open transaction's staging directory. */
+  get transactionDirName(): string | null {
+    return this.txn?.name ?? null;
+  }
+
+  /** `staging-$BOOTID-`: OSTREE_BOOTID, else the kernel's boot id. */
+  get stagedirPrefix(): string {
+    if (this.bootPrefix === undefined) {
+      const boot = process.env.OSTREE_BOOTID ?? readFileSync("/proc/sys/kernel/random/boot_id", "utf8").split("\n")[0]!;
+      this.bootPrefix = `${STAGING_PREFIX}${boot}-`;
+    }
+    return this.bootPrefix;
+  }
+
+  /**
+   * ostree_repo_prepare_transaction: take the shared repo lock and a locked
+   * staging directory `tmp/staging-$BOOTID-XXXXXX`. An unlocked one of this boot
+   * (an interrupted transaction's) is reused with the objects it holds; returns
+   * whether one was. `fsync: false` writes objects straight into objects/, as ostree does.
+   */
+  async prepareTransaction(options: { fsync?: boolean } = {}): Promise<boolean> {
+    if (this.txn) throw new RepoError("Failed to prepare transaction, another transaction is in progress");
+    const fsync = options.fsync ?? this.config.getBoolean("core", "fsync", true);
+    await lockPush(this, "shared");
     try {
-      await lstat(this.objectPath(checksum, type));
-      return true;
+      const prefix = this.stagedirPrefix;
+      let found: { name: string; lockFd: number } | null = null;
+      for (const ent of readdirSync(this.tmpDir, { withFileTypes: true })) {
+        if (!ent.name.startsWith(prefix) || !ent.isDirectory()) continue;
+        const lockFd = await this.tryLockTmpdir(ent.name);
+        if (lockFd === null) continue;
+        // Touched so that a tmp cleanup by age does not take it.
+        const now = new Date();
+        utimesSync(join(this.tmpDir, ent.name), now, now);
+        found = { name: ent.name, lockFd };
+        break;
+      }
+      const resumed = found !== null;
+      while (!found) {
+        const bytes = randomBytes(6);
+        let name = prefix;
+        for (const b of bytes) name += MKDTEMP_CHARS[b % MKDTEMP_CHARS.length];
+        try {
+          mkdirSync(join(this.tmpDir, name), 0o775);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "EEXIST") continue;
+          throw e;
+        }
+        const lockFd = await this.tryLockTmpdir(name);
+        // Another process took the new directory first: it is theirs now.
+        if (lockFd !== null) found = { name, lockFd };
+      }
+      this.txn = {
+        name: found.name,
+        dir: join(this.tmpDir, found.name),
+        lockFile: join(this.tmpDir, `${found.name}-lock`),
+        lockFd: found.lockFd,
+        fsync,
+        dirReleased: false,
+      };
+      return resumed;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+      await lockPop(this, "shared");
       throw e;
+    }
+  }
+
+  /**
+   * ostree_repo_commit_transaction: syncfs (fsync on), rename the staged objects
+   * into objects/, fsync the object dirs, delete the staging dir, clean tmp/;
+   * then `beforeUnlock` (the ref updates: they move only once every object is
+   * in place) runs while the shared lock is still held. On failure the caller
+   * must `abortTransaction()`.
+   */
+  async commitTransaction(beforeUnlock?: () => Promise<void>): Promise<void> {
+    const txn = this.txn;
+    if (!txn) throw new RepoError("Failed to commit transaction, no transaction in progress");
+    if (testErrorFlags().has("pre-commit")) throw new RepoError("OSTREE_REPO_TEST_ERROR_PRE_COMMIT specified");
+    if (txn.fsync && process.env.OSTREE_SUPPRESS_SYNCFS === undefined) await syncfs(this.tmpDir);
+    this.renamePendingObjects(txn);
+    if (txn.fsync) this.fsyncObjectDirs();
+    rmSync(txn.dir, { recursive: true, force: true });
+    releaseTmpdirLock(txn.lockFile, txn.lockFd);
+    txn.dirReleased = true;
+    await this.cleanupTmpdir();
+    await beforeUnlock?.();
+    this.txn = undefined;
+    rmSync(join(this.path, "transaction"), { force: true });
+    await lockPop(this, "shared");
+  }
+
+  /**
+   * ostree_repo_abort_transaction: the staging dir stays (a later transaction of
+   * this boot reuses its objects), its lock goes, tmp/ is cleaned. No-op outside a transaction.
+   */
+  async abortTransaction(): Promise<void> {
+    const txn = this.txn;
+    if (!txn) return;
+    if (!txn.dirReleased) releaseTmpdirLock(txn.lockFile, txn.lockFd);
+    let cleanupError: unknown;
+    try {
+      await this.cleanupTmpdir();
+    } catch (e) {
+      cleanupError = e;
+    }
+    this.txn = undefined;
+    await lockPop(this, "shared");
+    if (cleanupError !== undefined) throw cleanupError;
+  }
+
+  /** _ostree_repo_try_lock_tmpdir: lock `tmp/<name>-lock`; null when held elsewhere or the dir is gone. */
+  private async tryLockTmpdir(name: string): Promise<number | null> {
+    const lockFile = join(this.tmpDir, `${name}-lock`);
+    const fd = await tryLockTmpdirFile(lockFile);
+    if (fd === null) return null;
+    // Another process may have deleted the directory between our listing and our lock.
+    if (!lstatSync(join(this.tmpDir, name), { throwIfNoEntry: false })?.isDirectory()) {
+      releaseTmpdirLock(lockFile, fd);
+      return null;
+    }
+    return fd;
+  }
+
+  /** rename_pending_loose_objects: every `XX/rest.ext` of the staging dir into objects/XX/. */
+  private renamePendingObjects(txn: Transaction): void {
+    const objects = join(this.path, "objects");
+    for (const ent of readdirSync(txn.dir, { withFileTypes: true })) {
+      if (!ent.isDirectory() || ent.name.length !== 2) continue;
+      const names = readdirSync(join(txn.dir, ent.name));
+      if (names.length === 0) continue;
+      mkdirSync(join(objects, ent.name), { recursive: true });
+      for (const name of names) renameSync(join(txn.dir, ent.name, name), join(objects, ent.name, name));
+    }
+  }
+
+  /** fsync_object_dirs: every objects/XX directory and objects/ itself, before any ref points at the new objects. */
+  private fsyncObjectDirs(): void {
+    const objects = join(this.path, "objects");
+    const sync = (dir: string) => {
+      const fd = openSync(dir, FS.O_RDONLY | FS.O_DIRECTORY);
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    for (const ent of readdirSync(objects, { withFileTypes: true })) if (ent.isDirectory() && ent.name.length === 2) sync(join(objects, ent.name));
+    sync(objects);
+  }
+
+  /**
+   * cleanup_tmpdir: staging dirs nobody holds are deleted unless they belong
+   * to this boot (kept for reuse); anything else older than
+   * `core.tmp-expiry-secs` (default a day) goes; `cache` and future-dated entries stay.
+   */
+  private async cleanupTmpdir(): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    const expiry = Number.parseInt(this.config.getString("core", "tmp-expiry-secs") ?? "86400", 10) || 0;
+    for (const name of readdirSync(this.tmpDir)) {
+      if (name === "cache") continue;
+      const path = join(this.tmpDir, name);
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (name.startsWith(STAGING_PREFIX) && st.isDirectory()) {
+        await this.cleanupStagingDir(name);
+        continue;
+      }
+      const mtime = Math.floor(st.mtimeMs / 1000);
+      if (mtime > now) continue;
+      if (now - mtime > expiry) rmSync(path, { recursive: true, force: true });
+    }
+  }
+
+  /** cleanup_txn_dir: a staging dir of another boot that no one holds is removed. */
+  private async cleanupStagingDir(name: string): Promise<void> {
+    const lockFile = join(this.tmpDir, `${name}-lock`);
+    // Held by a transaction of this process (tryLockTmpdir would refuse it too).
+    if (tmpdirLockHeld(lockFile)) return;
+    const fd = await this.tryLockTmpdir(name);
+    if (fd === null) return;
+    try {
+      if (!name.startsWith(this.stagedirPrefix)) rmSync(join(this.tmpDir, name), { recursive: true, force: true });
+    } finally {
+      releaseTmpdirLock(lockFile, fd);
     }
   }
 
@@ -250,6 +507,8 @@ export class Repo {
       return new Uint8Array(await readFile(this.objectPath(checksum, type)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      const staged = this.txn ? this.storedObjectPath(checksum, type) : null;
+      if (staged) return new Uint8Array(await readFile(staged));
       const parent = await this.parentRepo();
       if (parent) return parent.loadMetadataBytes(type, checksum);
       throw new ObjectNotFoundError(checksum, objectTypeName(type));
@@ -279,13 +538,15 @@ export class Repo {
   }
 
   async writeCommitMeta(checksum: string, dict: MetadataDict | null): Promise<void> {
-    const path = this.objectPath(checksum, ObjectType.CommitMeta);
+    // In a transaction ostree stages detached metadata too, whatever the fsync setting.
+    const path = this.txn ? this.stagedPath(this.txn, checksum, ObjectType.CommitMeta) : this.objectPath(checksum, ObjectType.CommitMeta);
     if (dict === null) {
       await rm(path, { force: true });
+      if (this.txn) await rm(this.objectPath(checksum, ObjectType.CommitMeta), { force: true });
       return;
     }
     await mkdir(join(path, ".."), { recursive: true });
-    await atomicWrite(this.tmpDir, path, encodeMetadataDict(dict), false);
+    await atomicWrite(this.txn?.dir ?? this.tmpDir, path, encodeMetadataDict(dict), false);
   }
 
   /**
@@ -298,11 +559,11 @@ export class Repo {
     if (expected !== undefined && expected !== checksum) {
       throw new CorruptObjectError(expected, objectTypeName(type), `bytes hash to ${checksum}`);
     }
-    const path = this.objectPath(checksum, type);
     // A commit that is back (pulled again) is no longer deleted: its tombstone goes, as in ostree.
     if (type === ObjectType.Commit) await rm(this.objectPath(checksum, ObjectType.TombstoneCommit), { force: true });
     // Small and many (a dirtree and a dirmeta per directory): synchronous calls, no threadpool round trips.
-    if (lstatSync(path, { throwIfNoEntry: false })) return checksum;
+    if (this.storedObjectPath(checksum, type)) return checksum;
+    const path = this.objectWritePath(checksum, type);
     const tmp = this.tmpPath();
     try {
       const fd = openSync(tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o644);
@@ -324,7 +585,7 @@ export class Repo {
   /** Open a content object: its metadata, size and a payload stream. */
   async openContent(checksum: string): Promise<ContentObject> {
     assertChecksum(checksum);
-    const path = this.objectPath(checksum, ObjectType.File);
+    const path = this.storedObjectPath(checksum, ObjectType.File) ?? this.objectPath(checksum, ObjectType.File);
     let st;
     try {
       st = await lstat(path);
@@ -418,8 +679,8 @@ export class Repo {
     if (data) {
       const checksum = contentHasher(meta).update(data).digest("hex");
       if (expected !== undefined && expected !== checksum) throw new CorruptObjectError(expected, "file", `content hashes to ${checksum}`);
-      const dest = this.objectPath(checksum, ObjectType.File);
-      if (lstatSync(dest, { throwIfNoEntry: false })) return checksum;
+      if (this.storedObjectPath(checksum, ObjectType.File)) return checksum;
+      const dest = this.objectWritePath(checksum, ObjectType.File);
       // Small objects: one-shot deflate and synchronous writes. A stream pipeline per
       // file cost more than the work itself (and its buffers kept RSS high).
       let compressed: Uint8Array | undefined;
@@ -466,10 +727,11 @@ export class Repo {
     if (size <= SMALL_FILE) h.update(readFileSync(path));
     else for await (const c of createReadStream(path)) h.update(c as Buffer);
     const checksum = h.digest("hex");
-    const dest = this.objectPath(checksum, ObjectType.File);
+    const dest = this.objectWritePath(checksum, ObjectType.File);
     mkdirSync(join(dest, ".."), { recursive: true });
     const src = lstatSync(path);
-    const existing = lstatSync(dest, { throwIfNoEntry: false });
+    const stored = this.storedObjectPath(checksum, ObjectType.File);
+    const existing = stored ? lstatSync(stored, { throwIfNoEntry: false }) : undefined;
     // rename() between two names of one inode does nothing: drop the source name instead.
     if (existing && existing.dev === src.dev && existing.ino === src.ino) {
       unlinkSync(path);
@@ -528,13 +790,14 @@ export class Repo {
     this.writeStats.contentBytesWritten += bytes;
   }
 
-  private tmpPath(): string {
+  /** A fresh temp file name for an object being written: in the staging dir during a transaction, else in tmp/. */
+  tmpPath(): string {
     // A per-process random prefix and a counter: unique without a getrandom call per object.
-    return join(this.tmpDir, `tmpobject-${TMP_PREFIX}${(tmpCounter++ >>> 0).toString(16).padStart(8, "0")}`);
+    return join(this.txn?.dir ?? this.tmpDir, `tmpobject-${TMP_PREFIX}${(tmpCounter++ >>> 0).toString(16).padStart(8, "0")}`);
   }
 
   private async placeObject(tmp: string, checksum: string, type: ObjectType): Promise<void> {
-    const dest = this.objectPath(checksum, type);
+    const dest = this.objectWritePath(checksum, type);
     try {
       await rename(tmp, dest);
     } catch (e) {

@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { constants as FS, createReadStream } from "node:fs";
-import { lstat, mkdir, open, rename, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, open, rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import pako from "pako";
 import { variant, type Variant } from "@ostree-ts/gvariant";
 import { fromHex } from "./checksum.js";
@@ -80,7 +79,7 @@ export async function writeArchiveContentPako(
   const hasher = contentHasher(meta);
   const symlinkObj = isSymlink(meta);
   const size = symlinkObj ? 0 : "data" in source ? source.data.length : source.size;
-  const tmp = join(repo.tmpDir, `tmpobject-${randomBytes(8).toString("hex")}`);
+  const tmp = repo.tmpPath();
   const fh = await open(tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o644);
   let archived = 0;
   try {
@@ -127,15 +126,9 @@ export async function writeArchiveContentPako(
   }
   await fh.close();
   const checksum = hasher.digest("hex");
-  const dest = repo.objectPath(checksum, ObjectType.File);
+  const dest = repo.objectWritePath(checksum, ObjectType.File);
   try {
-    let exists = true;
-    try {
-      await lstat(dest);
-    } catch {
-      exists = false;
-    }
-    if (!exists) {
+    if (!(await repo.hasLooseObject(checksum, ObjectType.File))) {
       await mkdir(dirname(dest), { recursive: true });
       await rename(tmp, dest);
       repo.noteContentWritten(size);
