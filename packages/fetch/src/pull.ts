@@ -47,7 +47,7 @@ import {
 } from "@ostree-ts/deltas";
 import { decodeSummarySig, GpgError, verifyCommitSignatures, verifySummaryForRemote } from "@ostree-ts/gpg";
 import { bestDeltaStart } from "./delta-select.js";
-import { loadSignVerifiers, SignVerifyError, verifyWithEngines, type SignVerifiers } from "./sign-verify.js";
+import { signVerifiersFromConfig, SignVerifyError, verifyWithEngines, type SignVerifiers } from "./sign-verify.js";
 import { NotSupportedError, PullError } from "./errors.js";
 import { CookieJar } from "./cookies.js";
 import { HttpClient, type HttpOptions } from "./http.js";
@@ -868,8 +868,8 @@ export async function pull(repo: Repo, remoteName: string, o: PullOptions = {}):
   try {
     const gpgVerify = o.gpgVerify ?? remote!.gpgVerify;
     const gpgVerifySummary = o.gpgVerifySummary ?? remote!.gpgVerifySummary;
-    const signVerifiers = remote!.boolean("sign-verify", false) ? await loadSignVerifiers(remote!) : null;
-    const signVerifiersSummary = remote!.boolean("sign-verify-summary", false) ? await loadSignVerifiers(remote!) : null;
+    const signVerifiers = await signVerifiersFromConfig(remote!, "sign-verify");
+    const signVerifiersSummary = await signVerifiersFromConfig(remote!, "sign-verify-summary");
     let refs = o.refs ?? [];
     if (!refs.length && !o.mirror) {
       refs = remote!.branches;

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { DummyEngine, Ed25519Engine, SignError, signaturesOf, type SignEngine } from "@ostree-ts/gpg";
+import { Ed25519Engine, SignError, signaturesOf, signEngineByName, type SignEngine } from "@ostree-ts/gpg";
 import type { MetadataDict } from "@ostree-ts/objstore";
 import { PullError } from "./errors.js";
 import type { Remote } from "./remotes.js";
@@ -10,34 +10,58 @@ export class SignVerifyError extends PullError {}
 export type SignVerifiers = SignEngine[];
 
 /**
- * The engines a remote configures (`verification-<type>-key` inline,
- * `verification-<type>-file` key file), as ostree's
+ * One engine with the keys a remote configures for it (`verification-<type>-key`
+ * inline, `verification-<type>-file` key file), as `_signapi_load_public_keys`;
+ * null when neither is set and the type is optional.
+ */
+async function loadEngine(remote: Remote, type: string, required: boolean): Promise<SignEngine | null> {
+  const key = remote.option(`verification-${type}-key`);
+  const file = remote.option(`verification-${type}-file`);
+  try {
+    const engine = signEngineByName(type);
+    if (key === undefined && file === undefined) {
+      if (required) throw new SignVerifyError(`No keys found for required signapi type ${type}`);
+      return null;
+    }
+    if (engine instanceof Ed25519Engine) {
+      if (file !== undefined) await engine.loadPublicKeys({ filename: file });
+      if (key !== undefined) engine.addPublicKey(key);
+    } else {
+      engine.setPublicKey(key ?? (await readFile(file!, "utf8")).trim());
+    }
+    return engine;
+  } catch (err) {
+    if (err instanceof SignError) throw new SignVerifyError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * Every engine with keys configured (`sign-verify=true`), as ostree's
  * `_signapi_verifiers_for_remote`: types without keys are skipped, and no
  * engine at all is an error.
  */
 export async function loadSignVerifiers(remote: Remote): Promise<SignVerifiers> {
   const engines: SignEngine[] = [];
-  for (const type of ["ed25519", "dummy"] as const) {
-    const key = remote.option(`verification-${type}-key`);
-    const file = remote.option(`verification-${type}-file`);
-    if (key === undefined && file === undefined) continue;
-    try {
-      if (type === "ed25519") {
-        const e = new Ed25519Engine();
-        if (file !== undefined) await e.loadPublicKeys({ filename: file });
-        if (key !== undefined) e.addPublicKey(key);
-        engines.push(e);
-      } else {
-        const e = new DummyEngine();
-        e.setPublicKey(key ?? (await readFile(file!, "utf8")).trim());
-        engines.push(e);
-      }
-    } catch (err) {
-      if (err instanceof SignError) throw new SignVerifyError(err.message);
-      throw err;
-    }
+  for (const type of ["ed25519", "dummy"]) {
+    const e = await loadEngine(remote, type, false);
+    if (e) engines.push(e);
   }
   if (engines.length === 0) throw new SignVerifyError("No keys found for required signapi type");
+  return engines;
+}
+
+/**
+ * `sign-verify` / `sign-verify-summary` as ostree's `verifiers_from_config`
+ * reads them: unset, empty or false is off; true/1 means every type with keys;
+ * anything else is a `;` list of types, each of which must exist and have keys.
+ */
+export async function signVerifiersFromConfig(remote: Remote, option: "sign-verify" | "sign-verify-summary"): Promise<SignVerifiers | null> {
+  const raw = remote.option(option);
+  if (raw === undefined || raw === "" || raw === "false" || raw === "0") return null;
+  if (raw === "true" || raw === "1") return loadSignVerifiers(remote);
+  const engines: SignEngine[] = [];
+  for (const type of raw.split(";").filter((t, i, all) => t !== "" || i < all.length - 1)) engines.push((await loadEngine(remote, type, true))!);
   return engines;
 }
 

@@ -1,5 +1,25 @@
+import { readdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import { formatPruneResult, prune as runPrune, type Repo } from "@ostree-ts/objstore";
 import { UsageError, type CommandModule } from "../command.js";
+
+/** _ostree_repo_prune_tmp: cached summaries (and .sig) of remotes that no longer exist go. */
+async function pruneSummaryCache(repo: Repo): Promise<void> {
+  const dir = join(repo.path, "tmp", "cache", "summaries");
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  const { Remotes } = await import("@ostree-ts/fetch");
+  const remotes = new Set(await new Remotes(repo).list());
+  for (const name of names) {
+    const remote = name.length > 4 && name.endsWith(".sig") ? name.slice(0, -4) : name;
+    if (!remotes.has(remote)) await unlink(join(dir, name));
+  }
+}
 
 const prune: CommandModule = {
   parameterString: "",
@@ -29,6 +49,7 @@ const prune: CommandModule = {
       commitOnly: Boolean(o["commit-only"]),
     };
     const result = await runPrune(inv.repo as Repo, options);
+    await pruneSummaryCache(inv.repo as Repo);
     for (const line of formatPruneResult(result, options)) inv.out.print(`${line}\n`);
   },
 };
