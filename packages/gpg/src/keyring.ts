@@ -19,6 +19,25 @@ export class Keyring {
     }
   }
 
+  /**
+   * Add keys as gpg's import does: a new key is appended, a key already
+   * present takes in the other copy's new signatures and subkeys (an updated
+   * expiry, a revocation). Returns how many keys were new.
+   */
+  async merge(keys: Iterable<openpgp.PublicKey>): Promise<number> {
+    let added = 0;
+    for (const k of keys) {
+      const i = this.keys.findIndex((have) => have.getFingerprint() === k.getFingerprint());
+      if (i < 0) {
+        this.keys.push(k);
+        added++;
+      } else {
+        this.keys[i] = (await this.keys[i]!.update(k)) as openpgp.PublicKey;
+      }
+    }
+    return added;
+  }
+
   /** Parse binary or armored key data (several blocks allowed) and add every key in it. */
   async addData(data: Uint8Array, source = "key data"): Promise<void> {
     this.add(await parseKeys(data, source));

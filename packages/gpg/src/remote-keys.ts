@@ -9,7 +9,8 @@ import { findRemoteConfig, Keyring, loadRemoteKeyring, parseKeys, remoteKeyringN
  * `ostree remote gpg-import NAME [KEY-ID…]`: add keys from `data` (binary or
  * armored, possibly several keyrings concatenated) to `<repo>/NAME.trustedkeys.gpg`,
  * all of them or only those the key ids name. Returns how many keys were new
- * (ostree prints "Imported N GPG key(s)"); keys already present are kept.
+ * (ostree prints "Imported N GPG key(s)"); keys already present take in the
+ * imported copy's updates (new expiry, revocation), as gpg's import merges them.
  */
 export async function importRemoteKeys(repo: Repo, remote: string, data: Uint8Array, keyIds: string[] = [], o: RemoteKeyringOptions = {}): Promise<number> {
   if (!(await findRemoteConfig(repo, remote, o))) throw new GpgKeyError(`GPG: Remote "${remote}" not found`);
@@ -31,11 +32,10 @@ export async function importRemoteKeys(repo: Repo, remote: string, data: Uint8Ar
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
-  const before = target.keys.length;
-  target.add(chosen);
+  const added = await target.merge(chosen);
   await mkdir(repo.path, { recursive: true });
   await atomicWrite(repo.tmpDir, path, target.toBinary(), true);
-  return target.keys.length - before;
+  return added;
 }
 
 /** Keys in a remote's keyring file (`ostree remote gpg-list-keys`). */

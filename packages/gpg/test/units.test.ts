@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import * as openpgp from "openpgp";
 import { afterAll, expect, it } from "vitest";
 import { tempDir } from "@ostree-ts/interop";
 import { addKeyfilePath, Keyring, splitKeyPaths } from "../src/keyring.js";
@@ -33,4 +34,18 @@ it("gpgkeypath entries: missing paths fail as opendir(), files without keys add 
   expect(k.keys).toHaveLength(0);
   await expect(addKeyfilePath(k, join(dir, "nope.asc"))).rejects.toThrow(`opendir(${join(dir, "nope.asc")}): No such file or directory`);
   await expect(addKeyfilePath(k, "")).rejects.toThrow("opendir(): No such file or directory");
+});
+
+it("merging a key already present takes in its newer self-signature (gpg import of an expired copy)", async () => {
+  const date = new Date(Date.now() - 10_000);
+  const { privateKey } = await openpgp.generateKey({ userIDs: [{ name: "T" }], format: "object", date });
+  const plain = privateKey.toPublic();
+  // Same key, re-certified later with a 1 s lifetime: expired by now.
+  const { privateKey: expiring } = await openpgp.reformatKey({ privateKey, userIDs: [{ name: "T" }], keyExpirationTime: 1, format: "object", date: new Date(Date.now() - 5_000) });
+  const k = new Keyring();
+  expect(await k.merge([plain])).toBe(1);
+  expect(await k.keys[0]!.getExpirationTime()).toBe(Infinity);
+  expect(await k.merge([expiring.toPublic()])).toBe(0);
+  expect(k.keys).toHaveLength(1);
+  expect((await k.keys[0]!.getExpirationTime()) as Date).toBeInstanceOf(Date);
 });
