@@ -190,13 +190,22 @@ export class Remotes {
       put("sign-verify", "false");
     }
     else if (o.signVerify?.length) {
+      // As ot-remote-builtin-add.c: each TYPE=inline|file:DATA checked in this order; sign-verify lists the types.
+      const types: string[] = [];
       for (const spec of o.signVerify) {
-        const m = /^([^=]+)=(inline|file):(.*)$/.exec(spec);
-        if (!m) throw new RemoteConfigError(`Failed to parse KEYTYPE=[inline|file]:DATA in ${spec}`);
-        if (!SIGN_TYPES.has(m[1]!)) throw new NotSupportedError("Requested signature type is not implemented");
-        put("sign-verify", "true");
-        put(`verification-${m[1]}-${m[2] === "inline" ? "key" : "file"}`, escapeValue(m[3]!));
+        const eq = spec.indexOf("=");
+        if (eq < 0) throw new RemoteConfigError(`Failed to parse KEYTYPE=[inline|file]:DATA in ${spec}`);
+        const type = spec.slice(0, eq);
+        if (!SIGN_TYPES.has(type)) throw new NotSupportedError("Requested signature type is not implemented");
+        const rest = spec.slice(eq + 1);
+        const colon = rest.indexOf(":");
+        const ref = colon < 0 ? rest : rest.slice(0, colon);
+        if (ref !== "inline" && ref !== "file") throw new RemoteConfigError(`Invalid key reference ${ref}, expected inline|file`);
+        if (colon < 0) throw new RemoteConfigError(`Failed to parse KEYTYPE=[inline|file]:DATA in ${spec}`);
+        put(`verification-${type}-${ref === "inline" ? "key" : "file"}`, escapeValue(rest.slice(colon + 1)));
+        types.push(type);
       }
+      put("sign-verify", types.join(","));
     }
     if (o.collectionId !== undefined) put("collection-id", escapeValue(o.collectionId));
     if (o.customBackend !== undefined) put("custom-backend", escapeValue(o.customBackend));
