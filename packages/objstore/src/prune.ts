@@ -1,11 +1,12 @@
-import { lstat, readdir, readlink, rm } from "node:fs/promises";
+import { lstatSync, readdirSync, unlinkSync } from "node:fs";
+import { lstat, readdir, readlink, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { variant } from "@ostree-ts/gvariant";
 import { isChecksum } from "./checksum.js";
 import { InvalidArgumentError, ObjectNotFoundError, OstreeError } from "./errors.js";
 import { withRepoLock } from "./lock.js";
 import { encodeMetadataDict } from "./metadata.js";
-import { ObjectType, objectTypeName } from "./object-types.js";
+import { ObjectType, objectTypeFromName, objectTypeName } from "./object-types.js";
 import { listRefs } from "./refs.js";
 import { resolveRev } from "./rev.js";
 import { atomicWrite, type Repo } from "./repo.js";
@@ -75,7 +76,8 @@ export function encodeTombstone(commit: string): Uint8Array {
 export async function deleteObject(repo: Repo, checksum: string, type: ObjectType): Promise<void> {
   if (type === ObjectType.Commit) await rm(repo.objectPath(checksum, ObjectType.CommitMeta), { force: true });
   try {
-    await rm(repo.objectPath(checksum, type));
+    // unlink, not rm: rm costs an extra lstat and its recursive machinery for every object.
+    await unlink(repo.objectPath(checksum, type));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(checksum, objectTypeName(type), "Deleting object");
     throw e;
@@ -167,13 +169,38 @@ export async function objectStorageSize(repo: Repo, checksum: string, type: Obje
   }
 }
 
-/** Loose objects prune considers: ostree's listing (commits only with commitOnly). */
-async function listPrunable(repo: Repo, commitOnly: boolean): Promise<Array<{ checksum: string; type: ObjectType }>> {
+const HEX2 = /^[0-9a-f]{2}$/;
+const HEX62 = /^[0-9a-f]{62}$/;
+
+/**
+ * Loose objects prune considers: ostree's listing (commits only with
+ * commitOnly), in Repo.listObjects' order. Synchronous readdir of the 256
+ * fan-out directories: a threadpool round trip each costs more than the call.
+ */
+function listPrunable(repo: Repo, commitOnly: boolean): Array<{ checksum: string; type: ObjectType }> {
   const out: Array<{ checksum: string; type: ObjectType }> = [];
-  for await (const o of repo.listObjects()) {
-    if (commitOnly ? o.type === ObjectType.Commit : LISTED.has(o.type)) out.push(o);
+  const objects = join(repo.path, "objects");
+  for (const prefix of readdirSync(objects).filter((p) => HEX2.test(p)).sort()) {
+    for (const name of readdirSync(join(objects, prefix)).sort()) {
+      if (name.charCodeAt(62) !== 0x2e /* '.' */) continue;
+      const ext = name.slice(63);
+      const type = ext === "filez" ? ObjectType.File : objectTypeFromName(ext);
+      if (type === undefined || !(commitOnly ? type === ObjectType.Commit : LISTED.has(type))) continue;
+      const rest = name.slice(0, 62);
+      if (HEX62.test(rest)) out.push({ checksum: prefix + rest, type });
+    }
   }
   return out;
+}
+
+/** deleteObject for a non-commit object, synchronously. */
+function unlinkObjectSync(path: string, checksum: string, type: ObjectType): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(checksum, objectTypeName(type), "Deleting object");
+    throw e;
+  }
 }
 
 /**
@@ -182,7 +209,7 @@ async function listPrunable(repo: Repo, commitOnly: boolean): Promise<Array<{ ch
  */
 export async function pruneFromReachable(repo: Repo, reachable: ReachableSet, options: { noPrune?: boolean; commitOnly?: boolean } = {}): Promise<PruneResult> {
   return withRepoLock(repo, "exclusive", async () => {
-    const objects = await listPrunable(repo, options.commitOnly ?? false);
+    const objects = listPrunable(repo, options.commitOnly ?? false);
     const result: PruneResult = { total: objects.length, pruned: 0, freedBytes: 0, prunedObjects: [], prunedDeltas: [] };
     const threshold = repo.config.getInteger("core", "payload-link-threshold", -1);
     for (const { checksum, type } of objects) {
@@ -194,10 +221,16 @@ export async function pruneFromReachable(repo: Repo, reachable: ReachableSet, op
         const t = target.slice(3, 5) + target.slice(6, 68);
         if (reachable.has(objectKey(t, ObjectType.File)) && (await objectStorageSize(repo, t, ObjectType.File)) >= threshold) continue;
       }
-      result.freedBytes += await objectStorageSize(repo, checksum, type);
+      // Synchronous: thousands of small metadata calls, each cheaper than a threadpool round trip.
+      const path = repo.objectPath(checksum, type);
+      result.freedBytes += lstatSync(path, { throwIfNoEntry: false })?.size ?? 0;
       if (!options.noPrune) {
-        if (type === ObjectType.Commit) await repo.clearCommitPartial(checksum);
-        await deleteObject(repo, checksum, type);
+        if (type === ObjectType.Commit) {
+          await repo.clearCommitPartial(checksum);
+          await deleteObject(repo, checksum, type);
+        } else {
+          unlinkObjectSync(path, checksum, type);
+        }
       }
       result.pruned++;
       result.prunedObjects.push(key);
@@ -273,7 +306,7 @@ export async function prune(repo: Repo, options: PruneOptions = {}): Promise<Pru
       if (options.refsOnly) {
         for (const r of await startingRefs(repo)) await traverseCommit(repo, r.checksum, reachable, { maxDepth: depth, commitOnly });
       } else {
-        for (const o of await listPrunable(repo, true)) await traverseCommit(repo, o.checksum, reachable, { maxDepth: depth, commitOnly });
+        for (const o of listPrunable(repo, true)) await traverseCommit(repo, o.checksum, reachable, { maxDepth: depth, commitOnly });
       }
       return pruneFromReachable(repo, reachable, { noPrune: options.noPrune, commitOnly });
     }

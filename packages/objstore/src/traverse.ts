@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { CorruptObjectError, ObjectNotFoundError } from "./errors.js";
-import type { DirTree } from "./metadata.js";
+import { decodeDirTree, type DirTree } from "./metadata.js";
 import { objectName, ObjectType, parseObjectName } from "./object-types.js";
 import type { Repo } from "./repo.js";
 
@@ -46,10 +47,24 @@ function addParent(parents: ParentMap | undefined, key: string, parent: string):
  */
 async function loadDirTreeForWalk(repo: Repo, checksum: string): Promise<DirTree | null> {
   try {
-    return await repo.readDirTree(checksum);
+    // A synchronous read of objects/ first: a tree walk reads thousands of small dirtrees, and a
+    // threadpool round trip each costs more than the read. Repo.readDirTree covers the rest
+    // (a transaction's staging dir, core.parent).
+    const bytes = readLooseSync(repo.objectPath(checksum, ObjectType.DirTree));
+    return bytes ? decodeDirTree(bytes, checksum) : await repo.readDirTree(checksum);
   } catch (e) {
     if (e instanceof CorruptObjectError) return { files: [], dirs: [] };
     if (e instanceof ObjectNotFoundError) return null;
+    throw e;
+  }
+}
+
+/** A loose object's bytes, or undefined when it is not there. */
+function readLooseSync(path: string): Uint8Array | undefined {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw e;
   }
 }
