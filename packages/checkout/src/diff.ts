@@ -2,7 +2,7 @@ import type { Dir } from "node:fs";
 import { lstat, opendir } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeDirMeta, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, sha256Hex, type Repo } from "@ostree-ts/objstore";
-import { CheckoutError, errnoError } from "./errors.js";
+import { errnoError } from "./errors.js";
 import { checksumPath, getXattrs } from "./fsutil.js";
 import { checkUniqueNames, probeFile, resolveCommit } from "./tree.js";
 
@@ -47,7 +47,8 @@ async function readdirRaw(path: string): Promise<string[]> {
   try {
     dir = await opendir(path);
   } catch (e) {
-    throw errnoError(`Error when getting information for file “${path}”`, e);
+    // GLib's local enumerator wording (straight quotes, unlike its query-info errors).
+    throw errnoError(`Error opening directory '${path}'`, e);
   }
   const names: string[] = [];
   for await (const ent of dir) names.push(ent.name);
@@ -107,7 +108,8 @@ export async function diffCommitToDir(repo: Repo, rev: string, dir: string, opti
       try {
         st = await lstat(localPath);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") {
+        // Only ENOENT means removed: ENOTDIR (DIR is a file) is an error, as in ostree.
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") {
           result.removed.push(child(e.name));
           continue;
         }
@@ -143,9 +145,88 @@ export async function diffCommitToDir(repo: Repo, rev: string, dir: string, opti
     }
   }
 
-  const st = await lstat(dir);
-  if (!st.isDirectory()) throw new CheckoutError(`${dir} is not a directory`, "ENOTDIR");
+  // No directory check here: as in ostree, a DIR that is a file fails on its first lookup or listing.
   await cmpDir(c.rootTree, dir, "/", "");
+  return result;
+}
+
+/**
+ * Compare a directory on disk (left, "a") with a commit (right, "b") the way
+ * `ostree diff DIR REV` does. The mirror of diffCommitToDir: entries only on
+ * disk are removed, entries only in the commit are added (with everything
+ * below them, in the commit's order: files, then directories). Modified and
+ * removed paths are relative to DIR, added ones are commit paths (`/a/b`).
+ * `ownerUid`/`ownerGid` change nothing here: ostree applies them to the
+ * second tree, which is the commit.
+ */
+export async function diffDirToCommit(dir: string, repo: Repo, rev: string, options: DiffOptions = {}): Promise<DiffResult> {
+  const commit = await resolveCommit(repo, rev);
+  const c = await repo.readCommit(commit);
+  const ignoreXattrs = !!options.noXattrs || repo.mode === "bare-user-only" || repo.config.getBoolean("core", "disable-xattrs", false);
+  try {
+    await lstat(dir);
+  } catch (e) {
+    throw errnoError(`Error when getting information for file “${dir}”`, e);
+  }
+  const result: DiffResult = { modified: [], removed: [], added: [] };
+
+  async function addTree(tree: string, commitPath: string): Promise<void> {
+    const t = await repo.readDirTree(tree);
+    checkUniqueNames(t, tree);
+    for (const f of t.files) result.added.push(`${commitPath}/${f.name}`);
+    for (const d of t.dirs) {
+      result.added.push(`${commitPath}/${d.name}`);
+      await addTree(d.tree, `${commitPath}/${d.name}`);
+    }
+  }
+
+  async function cmpDir(abs: string, rel: string, tree: string, commitPath: string): Promise<void> {
+    const t = await repo.readDirTree(tree);
+    checkUniqueNames(t, tree);
+    const files = new Map(t.files.map((f) => [f.name, f.checksum]));
+    const dirs = new Map(t.dirs.map((d) => [d.name, d]));
+    const onDisk = new Set<string>();
+    for (const name of await readdirRaw(abs)) {
+      onDisk.add(name);
+      const localPath = join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      const file = files.get(name);
+      const sub = dirs.get(name);
+      if (file === undefined && sub === undefined) {
+        result.removed.push(childRel);
+        continue;
+      }
+      let st;
+      try {
+        st = await lstat(localPath);
+      } catch (err) {
+        throw errnoError(`Error when getting information for file “${localPath}”`, err);
+      }
+      const localType = typeOfMode(st.mode);
+      if (file !== undefined) {
+        const p = await probeFile(repo, file);
+        const repoType = (p.meta.mode & S_IFMT) === S_IFLNK ? "symlink" : "file";
+        if (repoType !== localType) result.modified.push(childRel);
+        else if ((await checksumPath(localPath, st, { ignoreXattrs, uid: st.uid, gid: st.gid })) !== file) result.modified.push(childRel);
+      } else if (sub !== undefined) {
+        if (localType !== "dir") {
+          result.modified.push(childRel);
+          continue;
+        }
+        const xattrs = ignoreXattrs ? [] : await getXattrs(localPath);
+        if (sha256Hex(encodeDirMeta({ uid: st.uid, gid: st.gid, mode: st.mode, xattrs })) !== sub.meta) result.modified.push(childRel);
+        await cmpDir(localPath, childRel, sub.tree, `${commitPath}/${name}`);
+      }
+    }
+    for (const f of t.files) if (!onDisk.has(f.name)) result.added.push(`${commitPath}/${f.name}`);
+    for (const d of t.dirs) {
+      if (onDisk.has(d.name)) continue;
+      result.added.push(`${commitPath}/${d.name}`);
+      await addTree(d.tree, `${commitPath}/${d.name}`);
+    }
+  }
+
+  await cmpDir(dir, "", c.rootTree, "");
   return result;
 }
 
@@ -158,14 +239,13 @@ export async function diffCommitToDir(repo: Repo, rev: string, dir: string, opti
  */
 export async function diffDirs(a: string, b: string, options: DiffOptions = {}): Promise<DiffResult> {
   const ignoreXattrs = !!options.noXattrs;
+  // Only existence is checked first: as in ostree, a side that is a file fails on its first lookup or listing.
   for (const d of [a, b]) {
-    let st;
     try {
-      st = await lstat(d);
+      await lstat(d);
     } catch (e) {
       throw errnoError(`Error when getting information for file “${d}”`, e);
     }
-    if (!st.isDirectory()) throw new CheckoutError(`${d} is not a directory`, "ENOTDIR");
   }
   const result: DiffResult = { modified: [], removed: [], added: [] };
   const owner = (st: { uid: number; gid: number }, side: "a" | "b") =>
@@ -194,7 +274,7 @@ export async function diffDirs(a: string, b: string, options: DiffOptions = {}):
         stB = await lstat(pathB);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT" || code === "ENOTDIR") {
+        if (code === "ENOENT") {
           result.removed.push(child(name));
           continue;
         }

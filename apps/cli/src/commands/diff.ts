@@ -1,9 +1,13 @@
 import { diffCommits, diffStats, formatDiff, formatSize, resolveRev, type Repo } from "@ostree-ts/objstore";
-import { diffCommitToDir, diffDirs } from "@ostree-ts/checkout";
+import { resolve } from "node:path";
+import { diffCommitToDir, diffDirs, diffDirToCommit } from "@ostree-ts/checkout";
 import { CliError, type CommandModule } from "../command.js";
 
 /** parse_file_or_commit: an argument starting with `/` or `./` is a directory, anything else a rev. */
 const isPath = (arg: string) => arg.startsWith("/") || arg.startsWith("./");
+
+/** g_file_new_for_path: ostree's messages name local paths absolute and normalised. */
+const localPath = (arg: string) => resolve(arg);
 
 const diffCommand: CommandModule = {
   parameterString: "REV_OR_DIR REV_OR_DIR",
@@ -29,12 +33,14 @@ const diffCommand: CommandModule = {
         ownerUid: typeof inv.opts["owner-uid"] === "number" && inv.opts["owner-uid"] >= 0 ? inv.opts["owner-uid"] : undefined,
         ownerGid: typeof inv.opts["owner-gid"] === "number" && inv.opts["owner-gid"] >= 0 ? inv.opts["owner-gid"] : undefined,
       };
-      if (isPath(src)) {
-        if (!isPath(target)) throw new CliError("ostree-ts: diff DIR REV is not implemented yet (use REV DIR, DIR DIR or REV REV)");
-        inv.out.print(formatDiff(await diffDirs(src, target, options)));
+      if (isPath(src) && isPath(target)) {
+        inv.out.print(formatDiff(await diffDirs(localPath(src), localPath(target), options)));
+      } else if (isPath(src)) {
+        const commit = (await resolveRev(repo, target))!;
+        inv.out.print(formatDiff(await diffDirToCommit(localPath(src), repo, commit, options)));
       } else if (isPath(target)) {
         const commit = (await resolveRev(repo, src))!;
-        inv.out.print(formatDiff(await diffCommitToDir(repo, commit, target, options)));
+        inv.out.print(formatDiff(await diffCommitToDir(repo, commit, localPath(target), options)));
       } else {
         inv.out.print(formatDiff(await diffCommits(repo, src, target)));
       }
