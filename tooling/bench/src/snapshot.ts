@@ -1,8 +1,12 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 
-/** Relative module specifiers in a bundle file: static `from "./x.mjs"`, bare `import "./x.mjs"` and `import("./x.mjs")`. */
-const RELATIVE_IMPORT_RE = /(?:\bfrom|\bimport)\s*\(?\s*["'](\.{1,2}\/[^"']+\.m?js)["']/g;
+/**
+ * Relative module specifiers in a bundle file: static `from "./x.mjs"`, bare
+ * `import "./x.mjs"` and `import("./x.mjs")`. Only `.mjs`, the extension the
+ * build gives its outputs: bundled sources keep JSDoc such as `import('./client.js')`.
+ */
+const RELATIVE_IMPORT_RE = /(?:\bfrom|\bimport)\s*\(?\s*["'](\.{1,2}\/[^"']+\.mjs)["']/g;
 
 /** Thrown when the CLI bundle refers to a chunk that is not there. */
 export class CliSnapshotError extends Error {

@@ -11,7 +11,11 @@ afterAll(() => tmp.cleanup());
 /** A miniature code-split bundle: entry → static chunk, dynamic chunk → nested chunk; one unreachable chunk. */
 function writeBundle(dist: string): void {
   mkdirSync(join(dist, "chunks"), { recursive: true });
-  writeFileSync(join(dist, "cli.mjs"), `import { a } from "./chunks/a-1.mjs";\nconst { b } = await import("./chunks/b-2.mjs");\nconsole.log(a + b);\n`);
+  // The JSDoc line is what bundled undici carries: not an import to follow.
+  writeFileSync(
+    join(dist, "cli.mjs"),
+    `import { a } from "./chunks/a-1.mjs";\n/** @param {import('./client.js')} c */\nconst { b } = await import("./chunks/b-2.mjs");\nconsole.log(a + b);\n`,
+  );
   writeFileSync(join(dist, "chunks/a-1.mjs"), `export const a = "a";\n`);
   writeFileSync(join(dist, "chunks/b-2.mjs"), `import "./c-3.mjs";\nexport { b } from "./c-3.mjs";\n`);
   writeFileSync(join(dist, "chunks/c-3.mjs"), `export const b = "b";\n`);
