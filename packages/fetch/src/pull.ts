@@ -101,6 +101,8 @@ export interface PullOptions {
   onResponse?: HttpOptions["onResponse"];
   /** Where remotes are defined besides the repo config (system repos). */
   remotesConfigDir?: string;
+  /** `--cache-dir`: keep the summary cache in DIR/summaries instead of the repo's tmp/cache. */
+  cacheDir?: string;
 }
 
 export interface PulledRef {
@@ -723,9 +725,9 @@ interface SummaryFetch {
   parsed: ParsedSummary;
 }
 
-/** `tmp/cache/summaries/<remote>` (+ `.sig`), as ostree caches them. */
-function cachePaths(repo: Repo, remote: string): { summary: string; sig: string } {
-  const dir = join(repo.path, "tmp", "cache", "summaries");
+/** `tmp/cache/summaries/<remote>` (+ `.sig`), or under `--cache-dir`, as ostree caches them. */
+function cachePaths(repo: Repo, remote: string, cacheDir?: string): { summary: string; sig: string } {
+  const dir = join(cacheDir ?? join(repo.path, "tmp", "cache"), "summaries");
   return { summary: join(dir, remote), sig: join(dir, `${remote}.sig`) };
 }
 
@@ -746,11 +748,11 @@ export async function fetchSummary(
   repo: Repo,
   source: PullSource,
   remote: string | null,
-  opts: { gpgVerifySummary?: boolean; signVerifiers?: SignVerifiers | null; remotesConfigDir?: string } = {},
+  opts: { gpgVerifySummary?: boolean; signVerifiers?: SignVerifiers | null; remotesConfigDir?: string; cacheDir?: string } = {},
 ): Promise<SummaryFetch | null> {
   const sig = await source.getFile("meta", "summary.sig");
   let bytes: Uint8Array | null = null;
-  const cache = remote && source.kind === "http" ? cachePaths(repo, remote) : null;
+  const cache = remote && source.kind === "http" ? cachePaths(repo, remote, opts.cacheDir) : null;
   if (cache && sig) {
     const cachedSig = await readOptional(cache.sig);
     const cached = await readOptional(cache.summary);
@@ -954,6 +956,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
       gpgVerifySummary: ctx.gpgVerifySummary,
       signVerifiers: ctx.signVerifiersSummary,
       remotesConfigDir: o.remotesConfigDir,
+      cacheDir: o.cacheDir,
     });
     if (summary && source.kind === "http") {
       // 2022.7 fetches `config` when the summary records the remote's mode.

@@ -1,6 +1,6 @@
 import type { Repo } from "@ostree-ts/objstore";
 import type { PullOptions, PullResult } from "@ostree-ts/fetch";
-import { CliError, JSON_OPTION, UsageError, type CommandModule, type Invocation } from "../command.js";
+import { JSON_OPTION, UsageError, type CommandModule, type Invocation } from "../command.js";
 import type { OptionSpec } from "../goption.js";
 
 export const PULL_OPTIONS: OptionSpec[] = [
@@ -81,7 +81,6 @@ const pull: CommandModule = {
   async run(inv) {
     const repo = inv.repo as Repo;
     if (inv.args.length < 1) throw new UsageError("REMOTE must be specified");
-    if (inv.opts["cache-dir"] !== undefined) throw new CliError("--cache-dir is not supported by ostree-ts yet");
     const fetch = await import("@ostree-ts/fetch");
     let [remote, ...refs] = inv.args as [string, ...string[]];
     // `ostree pull REMOTE:REF` form.
@@ -119,6 +118,7 @@ const pull: CommandModule = {
         retries: inv.opts["network-retries"] as number | undefined,
         timeoutMs: timeout !== undefined ? timeout * 1000 : undefined,
         fsync: Boolean(inv.opts["per-object-fsync"]),
+        cacheDir: inv.opts["cache-dir"] as string | undefined,
       }),
     );
   },

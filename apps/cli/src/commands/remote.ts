@@ -228,7 +228,7 @@ const remote: CommandModule = {
         void (await remotes.get(name!)).url;
         const { source, remote: r } = await fetch.openRemoteSource(repo, name!);
         try {
-          const s = await fetch.fetchSummary(repo, source, name!, { gpgVerifySummary: r?.gpgVerifySummary });
+          const s = await fetch.fetchSummary(repo, source, name!, { gpgVerifySummary: r?.gpgVerifySummary, cacheDir: inv.opts["cache-dir"] as string | undefined });
           if (!s) throw new CliError(sub.name === "refs" ? "Remote refs not available; server has no summary file" : `Remote "${name}" has no summary file`);
           if (sub.name === "refs") {
             for (const ref of [...s.parsed.refs.keys()].sort()) inv.out.print(`${name}:${ref}\n`);
