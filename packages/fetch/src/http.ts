@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import { open, rm, type FileHandle } from "node:fs/promises";
 import { Agent, ProxyAgent, errors as undiciErrors, type Dispatcher } from "undici";
 import { FetchError } from "./errors.js";
@@ -74,17 +75,34 @@ class Retryable extends Error {
   }
 }
 
+/** A sampler of this thread's event-loop utilization since its previous call. */
+function eventLoopBusy(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
+
+/** Windows without probing after a probe that did not pay off, or after a failure. */
+const PROBE_HOLD = 4;
+
 /** What a finished request tells the in-flight limit. */
 export type RequestOutcome = "ok" | "retry" | "error";
 
 /**
  * The number of requests allowed in flight, adapted to what the client and
  * the link can absorb. It starts at ostree's 8 and is measured in windows
- * (at least `windowMs` and `current` completions): while every slot is busy
- * and body throughput rises by more than 5 % from one window to the next, it
- * grows by a quarter; a growth that made throughput fall by more than 10 %
- * is undone. A retryable failure (5xx, timeout, dropped connection) halves
- * it at once. It always stays within [min, max]; min = max is a fixed limit.
+ * (at least `windowMs` and `current` completions). When every slot was busy
+ * and this thread was idle for at least 15 % of a window (a client already
+ * busy verifying and writing gains nothing from more requests but their
+ * buffers), it probes: it grows by a quarter, and keeps the growth only if
+ * the next window's body throughput is at least 5 % higher; otherwise it
+ * goes back and waits a few windows before probing again. A retryable
+ * failure (5xx, timeout, dropped connection) halves it at once. It stays
+ * within [min, max]; min = max is a fixed limit.
  */
 export class AdaptiveLimit {
   private active = 0;
@@ -96,8 +114,10 @@ export class AdaptiveLimit {
   /** Some request waited for a slot during this window (more slots could be used). */
   private saturated = false;
   private lastRate = 0;
-  /** The limit before the last growth, to undo it if throughput fell. */
-  private beforeGrowth: number | null = null;
+  /** During a probe: the limit before it and the throughput it has to beat. */
+  private probe: { from: number; rate: number } | null = null;
+  /** Windows to wait after a failed probe or a failure before probing again. */
+  private hold = 0;
 
   constructor(
     readonly min: number,
@@ -105,6 +125,8 @@ export class AdaptiveLimit {
     initial = 8,
     private readonly windowMs = 250,
     private readonly now: () => number = () => performance.now(),
+    /** Fraction of the time since the last call this thread was busy (event-loop utilization). */
+    private readonly busy: () => number = eventLoopBusy(),
   ) {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min) throw new RangeError(`AdaptiveLimit: bad bounds [${min}, ${max}]`);
     this.cur = Math.min(max, Math.max(min, initial));
@@ -143,25 +165,29 @@ export class AdaptiveLimit {
 
   private shrink(): void {
     this.cur = Math.max(this.min, Math.floor(this.cur / 2));
-    this.beforeGrowth = null;
+    this.probe = null;
+    this.hold = PROBE_HOLD;
     this.resetWindow(0);
   }
 
   private record(bytes: number): void {
     this.windowBytes += bytes;
     this.windowDone++;
-    const t = this.now();
-    const elapsed = t - this.windowStart;
+    const elapsed = this.now() - this.windowStart;
     if (elapsed < this.windowMs || this.windowDone < this.cur) return;
     const rate = this.windowBytes / elapsed;
-    if (this.beforeGrowth !== null && rate < this.lastRate * 0.9) {
-      this.cur = this.beforeGrowth;
-      this.beforeGrowth = null;
-    } else if (this.saturated && rate > this.lastRate * 1.05 && this.cur < this.max) {
-      this.beforeGrowth = this.cur;
+    const busy = this.busy();
+    if (this.probe) {
+      if (rate < this.probe.rate * 1.05) {
+        this.cur = this.probe.from;
+        this.hold = PROBE_HOLD;
+      }
+      this.probe = null;
+    } else if (this.hold > 0) {
+      this.hold--;
+    } else if (this.saturated && this.lastRate > 0 && busy < 0.85 && this.cur < this.max) {
+      this.probe = { from: this.cur, rate };
       this.cur = Math.min(this.max, this.cur + Math.max(1, Math.floor(this.cur / 4)));
-    } else {
-      this.beforeGrowth = null;
     }
     this.resetWindow(rate);
   }

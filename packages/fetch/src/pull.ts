@@ -121,6 +121,8 @@ export interface PullResult {
   /** Parts/bytes the chosen deltas needed (what `--dry-run` reports). */
   deltaTotals: { parts: number; fetchedParts: number; size: number; fetchedSize: number; usize: number };
   requests: number;
+  /** HTTP requests allowed in flight when the pull ended (the adaptive limit; 0 for local sources). */
+  inFlightLimit: number;
   dryRun: boolean;
 }
 
@@ -1068,6 +1070,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     deltaParts: puller.deltaParts,
     deltaTotals: { ...puller.deltaTotals },
     requests: source instanceof HttpSource ? source.http.requests : 0,
+    inFlightLimit: source instanceof HttpSource ? source.http.limit.current : 0,
     dryRun: Boolean(o.dryRun),
   };
 }

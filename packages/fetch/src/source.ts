@@ -150,7 +150,8 @@ async function parseFilez(
     const raw = "bytes" in src ? src.bytes : await readFile(src.path);
     let data: Buffer;
     try {
-      data = inflateRawSync(raw.subarray(payloadOffset), { maxOutputLength: size + 1 });
+      // One output chunk of the declared size: no 16 KiB pieces to collect and join.
+      data = inflateRawSync(raw.subarray(payloadOffset), { maxOutputLength: size + 1, chunkSize: Math.max(64, size + 1) });
     } catch (e) {
       throw new CorruptObjectError(checksum, "file", `corrupted compressed payload: ${(e as Error).message}`);
     }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
 import { fsck, listRefs, ObjectType, readRef, Repo, updateSummary, type RepoMode } from "@ostree-ts/objstore";
-import { FetchError, PullError, pull, pullLocal, Remotes } from "@ostree-ts/fetch";
+import { FetchError, PullError, pull, pullLocal, Remotes, type PullProgress } from "@ostree-ts/fetch";
 import { superblockPath } from "@ostree-ts/deltas";
 import { staticServer, type StaticServer } from "./helpers.js";
 
@@ -118,6 +118,33 @@ describeInterop("pull interop and faults", () => {
       expect(ostree(["cat", `--repo=${repo.path}`, c2, "/usr/big.bin"])).toBe(ostree(["cat", `--repo=${src}`, c2, "/usr/big.bin"]));
     });
   }
+
+  test("progress events: spaced by updateFrequency, counters never go back, the last one is the result's", async () => {
+    const events = async (updateFrequency: number) => {
+      const seen: PullProgress[] = [];
+      const repo = await newRepo("bare-user", `${srv.url}/`);
+      const res = await pull(repo, "origin", { refs: ["os/x86_64"], depth: -1, updateFrequency, onProgress: (p) => seen.push({ ...p }) });
+      return { seen, res };
+    };
+    const often = await events(1);
+    expect(often.seen.length).toBeGreaterThan(2);
+    for (let i = 1; i < often.seen.length; i++) {
+      const [a, b] = [often.seen[i - 1]!, often.seen[i]!];
+      for (const k of ["fetchedMetadata", "fetchedContent", "requestedContent", "bytesTransferred", "contentBytesWritten", "elapsedMs"] as const) {
+        expect(b[k]).toBeGreaterThanOrEqual(a[k]);
+      }
+    }
+    const last = often.seen[often.seen.length - 1]!;
+    expect(last.phase).toBe("done");
+    expect(last.fetchedContent).toBe(often.res.progress.fetchedContent);
+    expect(last.fetchedMetadata).toBe(often.res.progress.fetchedMetadata);
+    expect(last.contentBytesWritten).toBe(often.res.progress.contentBytesWritten);
+    expect(often.res.progress.fetchedContent).toBeGreaterThan(20);
+    // With an interval longer than the pull only the phase changes are reported.
+    const rare = await events(3_600_000);
+    expect(rare.seen.map((p) => p.phase)).toEqual(["fetching", "done"]);
+    expect(rare.res.progress.fetchedContent).toBe(often.res.progress.fetchedContent);
+  });
 
   test("gpg-verify defaults to true and unsigned commits fail as in ostree", async () => {
     const repo = await Repo.init(join(tmp.path, "gpg"), { mode: "archive" });

@@ -65,6 +65,7 @@ export async function runWithProgress(
         bytesTransferred: result.progress.bytesTransferred,
         contentBytesWritten: result.progress.contentBytesWritten,
         requests: result.requests,
+        inFlightLimit: result.inFlightLimit,
         elapsedMs: result.progress.elapsedMs,
       })}\n`,
     );
