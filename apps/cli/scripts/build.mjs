@@ -8,8 +8,9 @@
 // Several developers rebuild while others run the CLI, so the build never
 // pulls a file from under a running process: chunk names carry a content hash
 // and are written once, the entry is replaced atomically (temp + rename), and a
-// chunk is deleted only when no .mjs file left in dist/ (a copy of the entry
-// such as bench-ostree-ts.mjs counts) still reaches it and it is over an hour old.
+// chunk is deleted only an hour after a build first found that no .mjs file in
+// dist/ (a copy of the entry such as bench-ostree-ts.mjs counts) reaches it
+// (the marker chunks/.unreachable-NAME records when).
 import { build } from "esbuild";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -90,11 +91,24 @@ const visit = (file) => {
   for (const m of readFileSync(file, "utf8").matchAll(IMPORT_RE)) visit(join(dirname(file), m[1]));
 };
 for (const name of readdirSync(dist)) if (name.endsWith(".mjs")) visit(join(dist, name));
+const MARK = ".unreachable-";
 const now = Date.now();
-for (const name of readdirSync(chunkDir)) {
+const names = readdirSync(chunkDir);
+for (const name of names) {
   const p = join(chunkDir, name);
+  if (name.startsWith(MARK)) {
+    // The chunk is gone, or reachable again (rebuilt with the same content).
+    const chunk = join(chunkDir, name.slice(MARK.length));
+    if (!existsSync(chunk) || reachable.has(chunk)) rmSync(p, { force: true });
+    continue;
+  }
   if (reachable.has(p)) continue;
-  if (now - statSync(p).mtimeMs > STALE_MS) rmSync(p, { force: true });
+  const mark = join(chunkDir, MARK + name);
+  if (!existsSync(mark)) writeFileSync(mark, "");
+  else if (now - statSync(mark).mtimeMs > STALE_MS) {
+    rmSync(p, { force: true });
+    rmSync(mark, { force: true });
+  }
 }
 if (process.env.OSTREE_TS_BUILD_VERBOSE) {
   for (const f of result.outputFiles) process.stdout.write(`${relative(root, f.path)} ${f.contents.length}\n`);
