@@ -1,7 +1,7 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { variant, type Value, type Variant } from "@ostree-ts/gvariant";
-import { atomicWrite, decodeMetadataDict, encodeMetadataDict, GStrHashMap, ObjectType, RepoError, type MetadataDict, type Repo } from "@ostree-ts/objstore";
+import { decode, variant, type Value, type Variant } from "@ostree-ts/gvariant";
+import { atomicWrite, COMMITMETA_TYPE, decodeMetadataDict, encodeMetadataDict, GStrHashMap, ObjectType, RepoError, type MetadataDict, type Repo } from "@ostree-ts/objstore";
 
 /** Detached-metadata key holding GPG signatures. */
 export const GPGSIGS_KEY = "ostree.gpgsigs";
@@ -54,7 +54,20 @@ export async function writeSummarySig(repo: Repo, dict: MetadataDict | null): Pr
   await atomicWrite(repo.tmpDir, path, encodeMetadataDict(dict), false);
 }
 
-/** Decode a `summary.sig` file's bytes (a normal-form `a{sv}`). */
+/**
+ * Decode a `summary.sig` file's bytes (an `a{sv}`). ostree reads it as an
+ * untrusted GVariant, where GLib turns broken framing into empty or default
+ * values instead of failing: a garbage file then holds no signatures, and the
+ * pull fails with "no signatures found" rather than a parse error.
+ */
 export function decodeSummarySig(bytes: Uint8Array): MetadataDict {
-  return decodeMetadataDict(bytes, "summary.sig", "summary.sig");
+  try {
+    return decodeMetadataDict(bytes, "summary.sig", "summary.sig");
+  } catch {
+    try {
+      return (decode(COMMITMETA_TYPE, bytes, { strict: false }) as Value[][]).map((e) => [e[0] as string, e[1] as Variant] as const);
+    } catch {
+      return [];
+    }
+  }
 }

@@ -4,6 +4,7 @@ import * as openpgp from "openpgp";
 import { afterAll, expect, it } from "vitest";
 import { tempDir } from "@ostree-ts/interop";
 import { addKeyfilePath, Keyring, splitKeyPaths } from "../src/keyring.js";
+import { decodeSummarySig } from "../src/detached.js";
 import { splitUserId } from "../src/verify.js";
 
 const tmp = tempDir();
@@ -48,4 +49,8 @@ it("merging a key already present takes in its newer self-signature (gpg import 
   expect(await k.merge([expiring.toPublic()])).toBe(0);
   expect(k.keys).toHaveLength(1);
   expect((await k.keys[0]!.getExpirationTime()) as Date).toBeInstanceOf(Date);
+});
+
+it("a garbage summary.sig reads as no signatures, as GLib's untrusted GVariant access does", () => {
+  expect(decodeSummarySig(new TextEncoder().encode("invalid\n"))).toEqual([]);
 });
