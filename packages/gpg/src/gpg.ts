@@ -212,7 +212,8 @@ export async function signSummary(repo: Repo, key: GpgSigningKey): Promise<Uint8
 /** Verify `summary.sig`'s GPG signatures over summary bytes (ostree_repo_verify_summary). */
 export async function verifySummaryData(summary: Uint8Array, summarySig: MetadataDict, keyring: Keyring, o: VerifyOptions = {}): Promise<GpgVerifyResult> {
   const sigs = signaturesOf(summarySig, GPGSIGS_KEY);
-  if (!sigs) throw new GpgError("GPG verification enabled, but no summary signatures found (use gpg-verify-summary=false in remote config to disable)", "no-signature");
+  // ostree's text here is the commit one (gpg-verify=false), as its shared data-verify helper words it.
+  if (!sigs) throw new GpgError("GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)", "no-signature");
   return verifyDetached(summary, sigs, keyring, o.now);
 }
 
