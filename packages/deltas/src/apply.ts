@@ -13,10 +13,9 @@
  * object hashing wrong) stops the part; objects already stored by then were
  * each verified.
  */
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import type { Variant } from "@ostree-ts/gvariant";
 import { ObjectType, type FileMeta, type Repo } from "@ostree-ts/objstore";
 import { bspatch } from "./bspatch.js";
@@ -73,8 +72,22 @@ let xzBinary: boolean | undefined;
  * decoder would block this thread). Without it, the WASM decoder is used.
  */
 function defaultDecoder(): "xz" | "wasm" {
-  xzBinary ??= spawnSync("xz", ["--version"], { stdio: "ignore" }).status === 0;
+  xzBinary ??= onPath("xz");
   return xzBinary ? "xz" : "wasm";
+}
+
+/** Whether an executable of that name is on PATH (a lookup, not a 40 ms `xz --version` spawn). */
+function onPath(name: string): boolean {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return false;
 }
 
 /** Payload cap for a part: objects + bsdiff/rollsum overhead, bounded by the absolute cap. */

@@ -26,7 +26,7 @@ describe("xzDecodeWithBinary", () => {
     const good = xz(sample);
     await expect(xzDecodeWithBinary(good.subarray(0, good.length - 9), sample.length, { tmpDir: dir })).rejects.toThrow(/invalid xz stream/);
     const flipped = Uint8Array.from(good);
-    flipped[flipped.length >> 1] ^= 0x55;
+    flipped[flipped.length >> 1] = flipped[flipped.length >> 1]! ^ 0x55;
     await expect(xzDecodeWithBinary(flipped, sample.length, { tmpDir: dir })).rejects.toThrow(DeltaFormatError);
     await expect(xzDecodeWithBinary(new Uint8Array(0), 10, { tmpDir: dir })).rejects.toThrow(DeltaFormatError);
     expect(readdirSync(dir)).toEqual([]);
