@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 
 /**
@@ -38,5 +38,17 @@ export function snapshotCli(cli: string, dest: string): string {
     mkdirSync(dirname(to), { recursive: true });
     copyFileSync(file, to);
   }
+  // Native modules (fs-ext, @napi-rs/xattr) stay external and are required
+  // relative to the bundle: the copy needs the node_modules the original sees.
+  const modules = nearestNodeModules(base);
+  if (modules) symlinkSync(modules, join(dest, "node_modules"));
   return join(dest, basename(cli));
+}
+
+function nearestNodeModules(dir: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    const candidate = join(d, "node_modules");
+    if (existsSync(candidate)) return candidate;
+    if (dirname(d) === d) return undefined;
+  }
 }

@@ -18,13 +18,16 @@ function writeBundle(dist: string): void {
   );
   writeFileSync(join(dist, "chunks/a-1.mjs"), `export const a = "a";\n`);
   writeFileSync(join(dist, "chunks/b-2.mjs"), `import "./c-3.mjs";\nexport { b } from "./c-3.mjs";\n`);
-  writeFileSync(join(dist, "chunks/c-3.mjs"), `export const b = "b";\n`);
+  // Like the lazily required native modules: resolved from the bundle's own location.
+  writeFileSync(join(dist, "chunks/c-3.mjs"), `import { createRequire } from "node:module";\nexport const b = createRequire(import.meta.url)("native-dep");\n`);
+  mkdirSync(join(dist, "..", "node_modules", "native-dep"), { recursive: true });
+  writeFileSync(join(dist, "..", "node_modules", "native-dep", "index.js"), `module.exports = "b";\n`);
   writeFileSync(join(dist, "chunks/stale-4.mjs"), `export const old = 1;\n`);
   writeFileSync(join(dist, "other.mjs"), `export {};\n`);
 }
 
 it("copies the entry and exactly the chunks it reaches, and the copy runs on its own", () => {
-  const dist = join(tmp.path, "dist");
+  const dist = join(tmp.path, "pkg", "dist");
   writeBundle(dist);
   const dest = join(tmp.path, "snap");
   const entry = snapshotCli(join(dist, "cli.mjs"), dest);
@@ -39,7 +42,7 @@ it("copies the entry and exactly the chunks it reaches, and the copy runs on its
 });
 
 it("refuses a bundle whose chunk is missing, naming it", () => {
-  const dist = join(tmp.path, "dist2");
+  const dist = join(tmp.path, "pkg2", "dist");
   writeBundle(dist);
   rmSync(join(dist, "chunks/c-3.mjs"));
   expect(() => snapshotCli(join(dist, "cli.mjs"), join(tmp.path, "snap2"))).toThrow(CliSnapshotError);
