@@ -1,12 +1,19 @@
 import { parseArgs } from "node:util";
 import { readFile } from "node:fs/promises";
-import { loadConfig, RepoServer, type ServerOptions } from "./server.js";
+import { loadConfig } from "./config.js";
+import { RepoServer, type ServerOptions } from "./server.js";
 
 const USAGE = `Usage: ostree-ts-server [--repo [NAME=]PATH]... [--host HOST] [--port PORT]
                         [--tls-cert FILE --tls-key FILE] [--config FILE] [--no-update-summary] [--quiet]
+                        [--gpg-sign KEYID]... [--gpg-homedir DIR] [--sign-key-file FILE]...
+                        [--deltas] [--deltas-empty]
 
 Serves OSTree repositories read-only over HTTP/1.1 for \`ostree pull\`.
 One --repo is served at /, several at /NAME/. Defaults: 127.0.0.1:8080.
+--gpg-sign/--sign-key-file keep summary.sig signed (GPG key in a GnuPG home;
+ed25519 secret keys, base64, one per line). --deltas makes static deltas from
+each ref's parent in the background (--deltas-empty: scratch deltas too).
+Command-line options override the --config file (format: README.md).
 `;
 
 async function main(): Promise<number> {
@@ -21,6 +28,11 @@ async function main(): Promise<number> {
       "no-update-summary": { type: "boolean" },
       "summary-poll-ms": { type: "string" },
       quiet: { type: "boolean" },
+      "gpg-sign": { type: "string", multiple: true },
+      "gpg-homedir": { type: "string" },
+      "sign-key-file": { type: "string", multiple: true },
+      deltas: { type: "boolean" },
+      "deltas-empty": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -46,6 +58,12 @@ async function main(): Promise<number> {
   if (values["no-update-summary"]) opts.updateSummary = false;
   if (values["summary-poll-ms"]) opts.summaryPollMs = Number(values["summary-poll-ms"]);
   if (values.quiet) opts.log = null;
+  if (values["gpg-sign"]?.length || values["sign-key-file"]?.length) {
+    opts.sign = {};
+    if (values["gpg-sign"]?.length) opts.sign.gpg = { keyIds: values["gpg-sign"], homedir: values["gpg-homedir"] };
+    if (values["sign-key-file"]?.length) opts.sign.ed25519 = { secretKeyFiles: values["sign-key-file"] };
+  }
+  if (values.deltas || values["deltas-empty"]) opts.deltas = { ...opts.deltas, enabled: true, ...(values["deltas-empty"] ? { empty: true } : {}) };
   const server = new RepoServer(opts);
   const port = await server.start();
   process.stderr.write(`${JSON.stringify({ event: "listening", host: opts.host ?? "127.0.0.1", port, repos: opts.repos })}\n`);

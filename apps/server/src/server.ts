@@ -1,16 +1,25 @@
 import { createReadStream } from "node:fs";
-import { readFile, realpath, stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join, resolve, sep } from "node:path";
+import { ConfigError } from "./config.js";
+import { DeltaWorker, type DeltaConfig } from "./delta-worker.js";
+import { SummarySigner, type SigningConfig } from "./signer.js";
 import { SummaryKeeper } from "./summary-keeper.js";
 
 export interface RepoMount {
   /** URL prefix without slashes ("" = served at `/`). */
   name: string;
   path: string;
+  /** Overrides the server-wide `sign` / `deltas` for this repo. */
+  sign?: SigningConfig;
+  deltas?: DeltaConfig;
 }
+
+/** Background work (summary updates, signing, delta generation) as one JSON object each. */
+export type ServerEvent = Record<string, unknown> & { event: string };
 
 export interface ServerOptions {
   repos: RepoMount[];
@@ -20,8 +29,14 @@ export interface ServerOptions {
   /** Regenerate `summary` when refs change (default true); poll interval in ms (default 2000). */
   updateSummary?: boolean;
   summaryPollMs?: number;
+  /** Keep `summary.sig` signed with these keys (needs `updateSummary`). */
+  sign?: SigningConfig;
+  /** Background static-delta generation (off unless `enabled`). */
+  deltas?: DeltaConfig;
   /** One JSON object per request; default writes to stdout. `null` disables logging. */
   log?: ((entry: AccessLogEntry) => void) | null;
+  /** Background events; default JSON lines on stderr. `null` disables them. */
+  events?: ((e: ServerEvent) => void) | null;
 }
 
 export interface AccessLogEntry {
@@ -44,7 +59,8 @@ const IMMUTABLE = /^(objects\/|deltas\/)/;
 export class RepoServer {
   readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private readonly keepers: SummaryKeeper[] = [];
+  readonly keepers = new Map<string, SummaryKeeper>();
+  readonly deltaWorkers = new Map<string, DeltaWorker>();
   private readonly roots = new Map<string, string>();
   private closing = false;
 
@@ -68,14 +84,26 @@ export class RepoServer {
 
   /** Listen; resolves with the bound port. */
   async start(): Promise<number> {
+    const event = this.options.events === null ? () => {} : (this.options.events ?? ((e: ServerEvent) => process.stderr.write(`${JSON.stringify(e)}\n`)));
     for (const m of this.options.repos) {
       const root = await realpath(m.path);
       await stat(join(root, "objects"));
       this.roots.set(m.name, root);
       if (this.options.updateSummary ?? true) {
-        const k = new SummaryKeeper(root, this.options.summaryPollMs ?? 2000);
+        const signing = m.sign ?? this.options.sign;
+        const signer = signing ? await SummarySigner.create(signing) : null;
+        const k = new SummaryKeeper(root, this.options.summaryPollMs ?? 2000, signer, (e) => event({ ...e, event: String(e.event) }));
+        const deltas = m.deltas ?? this.options.deltas;
+        if (deltas?.enabled) {
+          const w = new DeltaWorker(root, deltas, (names) => k.refresh(`deltas ${names.join(" ")}`), (e) => event({ ...e, event: String(e.event) }));
+          // Generation runs beside serving; a poll only starts a scan when none is running.
+          k.afterCheck = () => void w.kick();
+          this.deltaWorkers.set(m.name, w);
+        }
         await k.start();
-        this.keepers.push(k);
+        this.keepers.set(m.name, k);
+      } else if (m.sign ?? this.options.sign) {
+        throw new ConfigError(`repo ${m.path}: signing needs summary updates (updateSummary is off)`);
       }
     }
     await new Promise<void>((ok, fail) => {
@@ -88,7 +116,7 @@ export class RepoServer {
   /** Stop accepting, let in-flight responses finish (up to `graceMs`), then drop what is left. */
   async stop(graceMs = 5000): Promise<void> {
     this.closing = true;
-    for (const k of this.keepers) k.stop();
+    for (const k of this.keepers.values()) k.stop();
     const closed = new Promise<void>((ok) => this.server.close(() => ok()));
     this.server.closeIdleConnections();
     const timer = setTimeout(() => {
@@ -96,6 +124,9 @@ export class RepoServer {
     }, graceMs);
     await closed;
     clearTimeout(timer);
+    // A delta or summary being written finishes, so nothing is left half-published.
+    await Promise.all([...this.deltaWorkers.values()].map((w) => w.idle()));
+    await Promise.all([...this.keepers.values()].map((k) => k.idle()));
   }
 
   private logRequest(req: IncomingMessage, res: ServerResponse, started: number): void {
@@ -221,21 +252,4 @@ export class RepoServer {
       stream.pipe(res);
     });
   }
-}
-
-/** Read a JSON config file: `{ host, port, repos: {name: path} | [{name, path}], tls: {cert, key}, updateSummary, summaryPollMs }`. */
-export async function loadConfig(path: string): Promise<ServerOptions> {
-  const raw = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
-  const repos = Array.isArray(raw.repos)
-    ? (raw.repos as RepoMount[])
-    : Object.entries((raw.repos ?? {}) as Record<string, string>).map(([name, p]) => ({ name, path: p }));
-  const tlsRaw = raw.tls as { cert?: string; key?: string } | undefined;
-  return {
-    repos,
-    host: raw.host as string | undefined,
-    port: raw.port as number | undefined,
-    tls: tlsRaw?.cert && tlsRaw.key ? { cert: await readFile(tlsRaw.cert, "utf8"), key: await readFile(tlsRaw.key, "utf8") } : undefined,
-    updateSummary: raw.updateSummary as boolean | undefined,
-    summaryPollMs: raw.summaryPollMs as number | undefined,
-  };
 }
