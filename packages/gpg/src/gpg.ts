@@ -151,8 +151,18 @@ export async function verifyCommitForShow(repo: Repo, checksum: string, o: ShowV
 /** The block `ostree show` prints after a signed commit: "Found N signature(s):" and each description. */
 export function formatShowSignatures(result: GpgVerifyResult): string {
   const n = result.countAll;
-  let out = `Found ${n} signature${n === 1 ? "" : "s"}:\n`;
-  for (let i = 0; i < n; i++) out += `\n${result.describe(i, "  ")}`;
+  return `Found ${n} signature${n === 1 ? "" : "s"}:\n${signatureBlocks(result)}`;
+}
+
+/** ostree_print_gpg_verify_result (`remote summary`): the same blocks under a "GPG: Verification enabled" header. */
+export function formatVerifyResult(result: GpgVerifyResult): string {
+  const n = result.countAll;
+  return `GPG: Verification enabled, found ${n} signature${n === 1 ? "" : "s"}:\n${signatureBlocks(result)}`;
+}
+
+function signatureBlocks(result: GpgVerifyResult): string {
+  let out = "";
+  for (let i = 0; i < result.countAll; i++) out += `\n${result.describe(i, "  ")}`;
   return out;
 }
 

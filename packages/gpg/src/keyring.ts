@@ -253,16 +253,24 @@ export function splitKeyPaths(value: string | undefined): string[] {
 /**
  * The keys ostree trusts for a remote (signing.md §3): its keyring file,
  * then its `gpgkeypath` entries; the global directory only when no keyring
- * file exists. Throws when the remote is not configured.
+ * file exists (never with `noGlobal`, as `remote gpg-list-keys NAME`).
+ * Throws when the remote is not configured.
  */
-export async function loadRemoteKeyring(repo: Repo, remote: string, o: RemoteKeyringOptions = {}): Promise<Keyring> {
+export async function loadRemoteKeyring(repo: Repo, remote: string, o: RemoteKeyringOptions & { noGlobal?: boolean } = {}): Promise<Keyring> {
   const config = await findRemoteConfig(repo, remote, o);
   if (!config) throw new GpgKeyError(`Remote "${remote}" not found`);
   const keyring = new Keyring();
   const file = await findRemoteKeyringFile(repo, remote, o);
   if (file) await keyring.addData(file.data, file.path);
   for (const p of splitKeyPaths(config.getString(remoteGroup(remote), "gpgkeypath"))) await addKeyfilePath(keyring, p);
-  if (!file) await addGlobalKeyrings(keyring, o.globalKeyringDir);
+  if (!file && !o.noGlobal) await addGlobalKeyrings(keyring, o.globalKeyringDir);
+  return keyring;
+}
+
+/** The global keyring directory alone (`remote gpg-list-keys` without a remote). */
+export async function loadGlobalKeyring(o: { globalKeyringDir?: string } = {}): Promise<Keyring> {
+  const keyring = new Keyring();
+  await addGlobalKeyrings(keyring, o.globalKeyringDir);
   return keyring;
 }
 

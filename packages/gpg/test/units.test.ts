@@ -5,6 +5,7 @@ import { afterAll, expect, it } from "vitest";
 import { tempDir } from "@ostree-ts/interop";
 import { addKeyfilePath, Keyring, splitKeyPaths } from "../src/keyring.js";
 import { decodeSummarySig } from "../src/detached.js";
+import { wkdUrls } from "../src/remote-keys.js";
 import { splitUserId } from "../src/verify.js";
 
 const tmp = tempDir();
@@ -53,4 +54,14 @@ it("merging a key already present takes in its newer self-signature (gpg import 
 
 it("a garbage summary.sig reads as no signatures, as GLib's untrusted GVariant access does", () => {
   expect(decodeSummarySig(new TextEncoder().encode("invalid\n"))).toEqual([]);
+});
+
+it("WKD URLs as ostree's ot_gpg_wkd_urls (values from test-remote-gpg-list-keys)", () => {
+  expect(wkdUrls("test@test.com")).toEqual({
+    advanced: "https://openpgpkey.test.com/.well-known/openpgpkey/test.com/hu/iffe93qcsgp4c8ncbb378rxjo6cn9q6u?l=test",
+    direct: "https://test.com/.well-known/openpgpkey/hu/iffe93qcsgp4c8ncbb378rxjo6cn9q6u?l=test",
+  });
+  // The hash is of the lowered local part; the l= parameter keeps it as written, escaped.
+  expect(wkdUrls("Test+x@Test.com")!.advanced).toMatch(/^https:\/\/openpgpkey\.Test\.com\/\.well-known\/openpgpkey\/test\.com\/hu\/[a-z0-9]{32}\?l=Test%2Bx$/);
+  expect(wkdUrls("no-at-sign")).toBeNull();
 });

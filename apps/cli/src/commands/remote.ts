@@ -207,8 +207,16 @@ const remote: CommandModule = {
         if (inv.opts.stdin && inv.opts.keyring !== undefined) usage("--keyring and --stdin are mutually exclusive");
         await gpgImport(inv, repo, name!, (inv.opts.keyring as string[] | undefined) ?? [], Boolean(inv.opts.stdin), args.slice(1));
         return;
-      case "gpg-list-keys":
-        throw new CliError(`remote ${sub.name}: GPG support is not implemented in ostree-ts yet`);
+      case "gpg-list-keys": {
+        const gpg = await import("@ostree-ts/gpg");
+        try {
+          inv.out.print(gpg.formatGpgKeys(await gpg.listGpgKeys(repo, name ?? null)));
+        } catch (e) {
+          if (e instanceof gpg.GpgKeyError || e instanceof gpg.GpgError) throw new CliError(e.message);
+          throw e;
+        }
+        return;
+      }
       case "add-cookie":
         if (args.length < 5) usage("NAME, DOMAIN, PATH, COOKIE_NAME and VALUE must be specified");
         await fetch.addCookie(repo, name!, args[1]!, args[2]!, args[3]!, args[4]!);
@@ -235,6 +243,12 @@ const remote: CommandModule = {
           } else {
             const { viewSummary } = await import("@ostree-ts/objstore");
             for (const line of viewSummary(s.bytes, { raw: Boolean(inv.opts.raw) })) inv.out.print(`${line}\n`);
+            // As ot-remote-builtin-summary.c: with gpg-verify-summary, the (already checked) signatures are described; not for --raw.
+            if (r?.gpgVerifySummary && s.sig && !inv.opts.raw) {
+              const gpg = await import("@ostree-ts/gpg");
+              const result = await gpg.verifySummaryForRemote(repo, name!, s.bytes, gpg.decodeSummarySig(s.sig));
+              inv.out.print(`\n${gpg.formatVerifyResult(result)}`);
+            }
           }
         } finally {
           await source.close();
