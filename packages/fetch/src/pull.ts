@@ -19,6 +19,7 @@ import {
   resolveRev,
   setRef,
   sha256Hex,
+  testErrorFlags,
   validateRef,
   verifyBindings,
   withRepoLock,
@@ -773,6 +774,7 @@ export async function fetchSummary(
     } catch (e) {
       if (!(e instanceof GpgError)) throw e;
       // A cached summary that fails is fetched again and re-verified, as ostree does.
+      if (cameFromCache) checkInvalidCacheTestError(remote);
       const fresh = cameFromCache ? await source.getFile("meta", "summary") : null;
       if (!fresh) throw new PullError(e.message);
       try {
@@ -793,6 +795,7 @@ export async function fetchSummary(
       await verify(bytes);
     } catch (e) {
       if (!(e instanceof SignVerifyError) || !cameFromCache) throw e;
+      checkInvalidCacheTestError(remote);
       const fresh = await source.getFile("meta", "summary");
       if (!fresh) throw e;
       await verify(fresh);
@@ -814,6 +817,11 @@ export async function fetchSummary(
     await rm(cache.sig, { force: true });
   }
   return { bytes, sig, parsed };
+}
+
+/** ostree's OSTREE_REPO_TEST_ERROR=invalid-cache: fail where a bad cached summary would be refetched. */
+function checkInvalidCacheTestError(remote: string | null): void {
+  if (testErrorFlags().has("invalid-cache")) throw new PullError(`Remote ${remote} cached summary invalid and OSTREE_REPO_TEST_ERROR_INVALID_CACHE specified`);
 }
 
 function summaryLastModified(s: ParsedSummary): number | undefined {

@@ -89,8 +89,8 @@ export interface AddRemoteOptions {
   force?: boolean;
 }
 
-/** Signature types compiled into Debian's 2022.7 (no libsodium: no ed25519). */
-const SIGN_TYPES = new Set(["dummy"]);
+/** Signature types @ostree-ts/gpg implements (an ostree built with libsodium has both). */
+const SIGN_TYPES = new Set(["ed25519", "dummy"]);
 
 /** Read and edit remotes the way `ostree remote` does. */
 export class Remotes {
@@ -171,10 +171,9 @@ export class Remotes {
       const where = existing.file === this.configPath() ? "(in config)" : existing.file;
       throw new RemoteConfigError(`Remote configuration for "${name}" already exists: ${where}`);
     }
-    if (url?.startsWith("metalink=")) throw new NotSupportedError("metalink remotes are not supported by ostree-ts");
-
     // The same key order ostree's option builder produces; a later key overwrites in place.
-    const entries: Array<[string, string]> = [["url", url ?? ""]];
+    // `metalink=URL` is stored under its own key, as ostree does (pull then reads the summary through it).
+    const entries: Array<[string, string]> = [url?.startsWith("metalink=") ? ["metalink", url.slice("metalink=".length)] : ["url", url ?? ""]];
     const put = (k: string, v: string) => {
       const i = entries.findIndex(([key]) => key === k);
       if (i >= 0) entries[i] = [k, v];

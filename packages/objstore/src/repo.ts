@@ -129,7 +129,7 @@ interface Transaction {
 }
 
 /** `OSTREE_REPO_TEST_ERROR` flags, parsed like g_parse_debug_string. */
-function testErrorFlags(): Set<string> {
+export function testErrorFlags(): Set<string> {
   const raw = process.env.OSTREE_REPO_TEST_ERROR ?? "";
   const flags = new Set(raw.split(/[:;, \t]+/).filter((f) => f !== ""));
   if (flags.has("all")) return new Set(["pre-commit", "invalid-cache"]);
