@@ -8,3 +8,5 @@ export * from "./progress.js";
 export * from "./pull.js";
 export * from "./delta-select.js";
 export * from "./sign-verify.js";
+export * from "./mirrorlist.js";
+export * from "./metalink.js";

@@ -49,11 +49,12 @@ import {
 import { decodeSummarySig, GpgError, verifyCommitSignatures, verifySummaryForRemote } from "@ostree-ts/gpg";
 import { bestDeltaStart } from "./delta-select.js";
 import { signVerifiersFromConfig, SignVerifyError, verifyWithEngines, type SignVerifiers } from "./sign-verify.js";
-import { NotSupportedError, PullError } from "./errors.js";
+import { PullError } from "./errors.js";
 import { CookieJar } from "./cookies.js";
 import { HttpClient, type HttpOptions } from "./http.js";
 import { emptyProgress, type ProgressListener, type PullProgress } from "./progress.js";
 import { Remotes, type Remote } from "./remotes.js";
+import { MIRRORLIST_PREFIX, openMirrored } from "./mirrorlist.js";
 import { checkDigest, fetchedChecksum, HttpSource, LocalSource, type FetchedContent, type PullSource } from "./source.js";
 import { parseSummary, summaryBoolean, summaryString, type ParsedSummary } from "./summary.js";
 
@@ -844,19 +845,18 @@ export async function openRemoteSource(repo: Repo, remoteName: string, o: PullOp
   if (unconfigured) throw new PullError(unconfigured);
   const backend = remote.option("custom-backend");
   if (backend) throw new PullError(`Cannot fetch via libostree: remote '${remoteName}' uses custom backend '${backend}'`);
-  const url = o.url ?? remote.url;
-  const contentUrl = o.url ?? remote.contentUrl;
-  for (const u of [url, contentUrl]) {
-    if (u.startsWith("metalink=")) throw new NotSupportedError(`metalink remotes are not supported by ostree-ts (remote "${remoteName}")`);
-    if (u.startsWith("mirrorlist=")) throw new NotSupportedError(`mirrorlist remotes are not supported by ostree-ts yet (remote "${remoteName}")`);
-  }
-  if (url.startsWith("file://")) {
+  // A `metalink` key (what `remote add NAME metalink=URL` writes) wins unless --url overrides it, as in ostree.
+  const metalink = o.url === undefined ? remote.option("metalink") : undefined;
+  const url = metalink ?? o.url ?? remote.url;
+  const contentUrl = metalink ?? o.url ?? remote.contentUrl;
+  const mirrored = metalink !== undefined || url.startsWith(MIRRORLIST_PREFIX) || contentUrl.startsWith(MIRRORLIST_PREFIX);
+  if (!mirrored && url.startsWith("file://")) {
     return { source: new LocalSource(await Repo.open(decodeURIComponent(new URL(url).pathname))), remote };
   }
-  if (!/^https?:\/\//.test(url)) {
+  if (!mirrored && !/^https?:\/\//.test(url)) {
     throw new PullError(/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url) ? `Invalid URI scheme in ${url}` : `Invalid URL '${url}' for remote "${remoteName}"`);
   }
-  const http = new HttpClient({
+  const httpOptions: HttpOptions = {
     concurrency: o.concurrency,
     maxConcurrency: o.maxConcurrency,
     retries: o.retries,
@@ -867,11 +867,15 @@ export async function openRemoteSource(repo: Repo, remoteName: string, o: PullOp
     tlsCaPath: remote.option("tls-ca-path"),
     tlsClientCertPath: remote.option("tls-client-cert-path"),
     tlsClientKeyPath: remote.option("tls-client-key-path"),
-    http2: remote.boolean("http2", true) && url.startsWith("https:"),
+    http2: remote.boolean("http2", true) && url.replace(MIRRORLIST_PREFIX, "").startsWith("https:"),
     cookies: await CookieJar.load(repo, remoteName),
     onResponse: o.onResponse,
-  });
-  return { source: new HttpSource(http, url, contentUrl), remote };
+  };
+  if (mirrored) {
+    const m = await openMirrored(httpOptions, { url, contentUrl, metalink });
+    return { source: new HttpSource(m.http, m.url, m.contentUrl), remote };
+  }
+  return { source: new HttpSource(new HttpClient(httpOptions), url, contentUrl), remote };
 }
 
 /** `ostree pull REMOTE [REFS…]`. */

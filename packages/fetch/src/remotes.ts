@@ -172,8 +172,7 @@ export class Remotes {
       throw new RemoteConfigError(`Remote configuration for "${name}" already exists: ${where}`);
     }
     // The same key order ostree's option builder produces; a later key overwrites in place.
-    // `metalink=URL` is stored under its own key, as ostree does (pull then reads the summary through it).
-    const entries: Array<[string, string]> = [url?.startsWith("metalink=") ? ["metalink", url.slice("metalink=".length)] : ["url", url ?? ""]];
+    const entries: Array<[string, string]> = [["url", url ?? ""]];
     const put = (k: string, v: string) => {
       const i = entries.findIndex(([key]) => key === k);
       if (i >= 0) entries[i] = [k, v];
@@ -209,7 +208,8 @@ export class Remotes {
     if (o.collectionId !== undefined) put("collection-id", escapeValue(o.collectionId));
     if (o.customBackend !== undefined) put("custom-backend", escapeValue(o.customBackend));
     if (url === null) entries.shift();
-    else entries[0] = ["url", escapeValue(url)];
+    // `metalink=URL` goes under its own key, as ostree stores it (pull reads the summary through it).
+    else entries[0] = url.startsWith("metalink=") ? ["metalink", escapeValue(url.slice("metalink=".length))] : ["url", escapeValue(url)];
 
     if (existing) await this.delete(name);
     const section = `[${remoteGroup(name)}]\n${entries.map(([k, v]) => `${k}=${v}`).join("\n")}\n`;
