@@ -36,6 +36,10 @@ function unescapeXml(s: string): string {
 function* xmlEvents(doc: string): Generator<XmlEvent> {
   let i = 0;
   const stack: string[] = [];
+  // GMarkup's first checks, in its words (ostree passes them on).
+  if (doc.trim() === "") throw new MetalinkError("Document was empty or contained only whitespace");
+  const first = /\S/.exec(doc)!.index;
+  if (doc[first] !== "<") throw new MetalinkError("Error on line 1 char 1: Document must begin with an element (e.g. <book>)");
   while (i < doc.length) {
     const lt = doc.indexOf("<", i);
     if (lt < 0) {

@@ -57,6 +57,7 @@ describe("mirrorlist and metalink parsing", () => {
     expect(() => parseMetalink(metalink({ size: 3, sha256: "abc", urls: ["http://x/summary"] }), "summary")).toThrow("Invalid hash digest for sha256");
     expect(() => parseMetalink(metalink({ size: 3, sha256, urls: [] }), "summary")).toThrow("No <url method='http'> elements found");
     expect(() => parseMetalink("<metalink><files>", "summary")).toThrow(/not closed/);
+    expect(() => parseMetalink("bacon\n", "summary")).toThrow("Document must begin with an element");
   });
 });
 

@@ -232,8 +232,9 @@ const remote: CommandModule = {
       case "refs":
       case "summary": {
         if (args.length < 1) usage("NAME must be specified");
-        // A remote without a URL (custom backend) fails as ostree does: "No "url" option".
-        void (await remotes.get(name!)).url;
+        // A remote without a URL (custom backend) fails as ostree does: "No "url" option"; a metalink stands in for it.
+        const named = await remotes.get(name!);
+        if (named.option("metalink") === undefined) void named.url;
         const { source, remote: r } = await fetch.openRemoteSource(repo, name!);
         try {
           const s = await fetch.fetchSummary(repo, source, name!, { gpgVerifySummary: r?.gpgVerifySummary, cacheDir: inv.opts["cache-dir"] as string | undefined });
