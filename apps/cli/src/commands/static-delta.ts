@@ -9,10 +9,11 @@
  * subcommand's table, and prints help itself.
  */
 import { existsSync, statSync, writeSync } from "node:fs";
-import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { resolveRev, validateChecksumString, type Repo } from "@ostree-ts/objstore";
+import type { DummyEngine, Ed25519Engine } from "@ostree-ts/gpg";
 import { CliError, JSON_OPTION, type CommandModule, type Invocation } from "../command.js";
 import { formatHelp, type OptionSpec } from "../goption.js";
 
@@ -27,6 +28,9 @@ const GLOBALS: OptionSpec[] = [
   { long: "version", arg: "none", description: "Print version information and exit" },
 ];
 const SIGN_TYPE: OptionSpec = { long: "sign-type", arg: "string", description: "Signature type to use (defaults to 'ed25519')", argDescription: "NAME" };
+// As an ostree built with libsodium (ed25519) offers them.
+const KEYS_FILE: OptionSpec = { long: "keys-file", arg: "string", description: "Read key(s) from file", argDescription: "NAME" };
+const KEYS_DIR: OptionSpec = { long: "keys-dir", arg: "string", description: "Redefine system-wide directories with public and revoked keys for verification", argDescription: "NAME" };
 const FROM_TO: OptionSpec[] = [
   { long: "from", arg: "string", description: "Create delta from revision REV", argDescription: "REV" },
   { long: "empty", arg: "none", description: "Create delta from scratch" },
@@ -99,25 +103,75 @@ function generatorOptions(inv: Invocation) {
   };
 }
 
+type SignEngine = Ed25519Engine | DummyEngine;
+
 /**
- * Signature types: Debian's build has no ed25519 (no libsodium); `dummy` (ostree's test signer,
- * enabled by OSTREE_DUMMY_SIGN_ENABLED=1) signs with the key string itself.
+ * The signing engine for `--sign-type` (default ed25519, as an ostree built
+ * with libsodium). `dummy` (ostree's test signer) needs OSTREE_DUMMY_SIGN_ENABLED=1.
  */
-function signType(name: string | undefined): "dummy" {
-  const t = name ?? "ed25519";
-  if (t !== "dummy") throw new CliError("Requested signature type is not implemented");
-  if (process.env.OSTREE_DUMMY_SIGN_ENABLED !== "1") throw new CliError("dummy signature type is only for ostree testing");
-  return t;
+async function signEngine(name: string | undefined): Promise<SignEngine> {
+  const gpg = await import("@ostree-ts/gpg");
+  try {
+    const engine = gpg.signEngineByName(name ?? "ed25519");
+    if (engine.name === "dummy" && process.env.OSTREE_DUMMY_SIGN_ENABLED !== "1") throw new CliError("dummy signature type is only for ostree testing");
+    return engine;
+  } catch (e) {
+    if (e instanceof gpg.SignError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
-/** ostree_sign_data_verify for `dummy` over a signed superblock's `ostree.sign.dummy` entries. */
-function verifyDummy(signatures: ReadonlyArray<readonly [string, { type: string; value: unknown }]>, key: string): void {
-  const entry = signatures.find(([k]) => k === "ostree.sign.dummy");
-  if (!entry) throw new CliError("no signature for 'ostree.sign.dummy' in static-delta superblock");
+/**
+ * Public keys as ostree's static-delta verify/apply-offline load them: the
+ * KEY-ID arguments, then `--keys-file` / `--keys-dir` (or the default key
+ * directories) when no KEY-ID was given or a keys file was. With `optional`
+ * (apply-offline), default directories without keys mean no verification (null).
+ */
+async function withPublicKeys(engine: SignEngine, inv: Invocation, keyIds: string[], optional: boolean): Promise<SignEngine | null> {
+  const gpg = await import("@ostree-ts/gpg");
+  const keysFile = inv.opts["keys-file"] as string | undefined;
+  const keysDir = inv.opts["keys-dir"] as string | undefined;
+  try {
+    for (const k of keyIds) engine.addPublicKey(k);
+    if (keyIds.length === 0 || keysFile !== undefined) {
+      try {
+        if (!(engine instanceof gpg.Ed25519Engine)) throw new gpg.SignError(`${engine.name}: loading public keys is not implemented`);
+        await engine.loadPublicKeys({ filename: keysFile, basedir: keysDir });
+      } catch (e) {
+        if (optional && keysFile === undefined && keysDir === undefined && e instanceof gpg.SignError) return null;
+        throw e;
+      }
+    }
+    return engine;
+  } catch (e) {
+    if (e instanceof gpg.SignError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
+/** ostree_sign_data_verify over a signed superblock's `ostree.sign.<type>` entries. */
+async function verifySuperblock(engine: SignEngine, superblock: Uint8Array, signatures: ReadonlyArray<readonly [string, { type: string; value: unknown }]>): Promise<void> {
+  const gpg = await import("@ostree-ts/gpg");
+  const entry = signatures.find(([k]) => k === engine.metadataKey);
+  if (!entry) throw new CliError(`no signature for '${engine.metadataKey}' in static-delta superblock`);
   const sigs = entry[1].type === "aay" ? (entry[1].value as Uint8Array[]) : [];
-  if (sigs.length === 0) throw new CliError("signature: dummy: no signatures");
-  if (sigs.some((sig) => Buffer.from(sig).toString("utf8") === key)) return;
-  throw new CliError(`signature: dummy: incorrect signatures found: ${sigs.length}`);
+  try {
+    await engine.verify(superblock, sigs);
+  } catch (e) {
+    if (e instanceof gpg.SignError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
+/** `--sign` keys then `--keys-file` lines (one secret key per line), as ostree collects them. */
+async function secretKeys(inv: Invocation): Promise<string[] | undefined> {
+  const keys = [...((inv.opts.sign as string[] | undefined) ?? [])];
+  const keysFile = inv.opts["keys-file"] as string | undefined;
+  if (keysFile === undefined) return inv.opts.sign === undefined ? undefined : keys;
+  if (!(await stat(keysFile).catch(() => null))?.isFile()) throw new CliError(`File object '${keysFile}' is not a regular file`);
+  const lines = (await readFile(keysFile, "utf8")).split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return [...keys, ...lines];
 }
 
 function formatBytes(n: number): string {
@@ -170,6 +224,7 @@ const SUBS: Sub[] = [
       { long: "filename", arg: "filename", description: "Write the delta content to PATH (a directory).  If not specified, the OSTree repository is used", argDescription: "PATH" },
       { long: "sign", arg: "strv", description: "Sign the delta with", argDescription: "KEY_ID" },
       SIGN_TYPE,
+      KEYS_FILE,
       ...OURS,
     ],
     async run(inv, repo) {
@@ -191,8 +246,8 @@ const SUBS: Sub[] = [
       }
       if (o["swap-endianness"]) endianness = endianness === "l" ? "B" : "l";
       // Checked before generating, so a failure leaves no unsigned delta behind.
-      const keys = o.sign as string[] | undefined;
-      if (keys) signType(o["sign-type"] as string | undefined);
+      const keys = await secretKeys(inv);
+      const engine = keys ? await signEngine(o["sign-type"] as string | undefined) : null;
       inv.out.print(`Generating static delta:\n  From: ${from ?? "empty"}\n  To:   ${to}\n`);
       await inv.out.flush();
       const r = await d.generateDelta(repo, {
@@ -203,9 +258,20 @@ const SUBS: Sub[] = [
         filename: o.filename as string | undefined,
         log: (l) => process.stderr.write(`${l}\n`),
       });
-      if (keys) {
+      if (keys && engine) {
         const plain = new Uint8Array(await readFile(r.superblockPath));
-        const signed = d.encodeSignedSuperblock(plain, { dummy: keys.map((k) => new TextEncoder().encode(k)) });
+        const sigs: Uint8Array[] = [];
+        const gpg = await import("@ostree-ts/gpg");
+        try {
+          for (const k of keys) {
+            engine.setSecretKey(k);
+            sigs.push(await engine.sign(plain));
+          }
+        } catch (e) {
+          if (e instanceof gpg.SignError) throw new CliError(e.message);
+          throw e;
+        }
+        const signed = d.encodeSignedSuperblock(plain, { [engine.name]: sigs });
         const tmp = `${r.superblockPath}.tmp-sign`;
         await writeFile(tmp, signed, { mode: 0o644 });
         await rename(tmp, r.superblockPath);
@@ -216,17 +282,17 @@ const SUBS: Sub[] = [
     name: "apply-offline",
     description: "Apply static delta file",
     parameterString: "",
-    options: [SIGN_TYPE],
+    options: [SIGN_TYPE, KEYS_FILE, KEYS_DIR],
     async run(inv, repo) {
       const path = needArg(inv, "PATH must be specified");
       const d = await deltas();
-      if (inv.opts["sign-type"] !== undefined) signType(inv.opts["sign-type"] as string);
-      // KEY-IDs follow PATH; without any, ostree finds no keys and verifies nothing. The last one counts (dummy keeps one).
-      const key = inv.opts["sign-type"] !== undefined && inv.args.length > 2 ? inv.args.at(-1) : undefined;
+      // KEY-IDs follow PATH; without any (and no --keys-file/--keys-dir), the default key
+      // directories are tried and, holding no keys, nothing is verified. dummy keeps the last key.
+      const engine = await withPublicKeys(await signEngine(inv.opts["sign-type"] as string | undefined), inv, inv.args.slice(2), true);
       const delta = await d.loadDelta(path);
       if (delta.signed) {
-        if (key === undefined && repo.config.getBoolean("core", "sign-verify-deltas", false)) throw new CliError("Key is mandatory to check delta signature");
-        if (key !== undefined) verifyDummy(delta.signed.signatures, key);
+        if (!engine && repo.config.getBoolean("core", "sign-verify-deltas", false)) throw new CliError("Key is mandatory to check delta signature");
+        if (engine) await verifySuperblock(engine, delta.signed.superblock, delta.signed.signatures);
       }
       await d.applyOffline(repo, path);
     },
@@ -235,22 +301,26 @@ const SUBS: Sub[] = [
     name: "verify",
     description: "Verify static delta signatures",
     parameterString: "STATIC-DELTA-FILE [KEY-ID...]",
-    options: [SIGN_TYPE],
+    options: [SIGN_TYPE, KEYS_FILE, KEYS_DIR],
     async run(inv, repo) {
       const name = needArg(inv, "DELTA must be specified");
+      let engine: SignEngine;
       try {
-        signType(inv.opts["sign-type"] as string | undefined);
+        engine = await signEngine(inv.opts["sign-type"] as string | undefined);
       } catch (e) {
         inv.out.print("Sign-type not supported\n");
         throw e;
       }
       const d = await deltas();
-      const key = inv.args.length > 2 ? inv.args.at(-1)! : "";
+      const keyIds = inv.args.slice(2);
+      // dummy cannot load keys from files: without a KEY-ID it checks against the empty key.
+      const loaded = engine.name === "dummy" && keyIds.length === 0 ? await withPublicKeys(engine, inv, [""], false) : await withPublicKeys(engine, inv, keyIds, false);
       let error: Error | null = null;
       try {
         const bytes = name.includes("/") ? new Uint8Array(await readFile(name)) : (await d.readRepoSuperblock(repo, name)).bytes;
         if (!d.isSignedSuperblock(bytes)) throw new CliError("no signatures in static-delta");
-        verifyDummy(d.decodeSignedSuperblock(bytes).signatures, key);
+        const signed = d.decodeSignedSuperblock(bytes);
+        await verifySuperblock(loaded!, signed.superblock, signed.signatures);
       } catch (e) {
         error = e as Error;
       }
