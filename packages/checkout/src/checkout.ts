@@ -11,6 +11,7 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readlinkSync,
   readSync,
   renameSync,
@@ -21,13 +22,16 @@ import {
   writeSync,
 } from "node:fs";
 import { join, normalize } from "node:path";
+import { mkdir as mkdirAsync, symlink as symlinkAsync } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { createInflateRaw, inflateRawSync } from "node:zlib";
+import { listAttributesSync } from "@napi-rs/xattr";
 import { S_IFLNK, S_IFMT, S_IFREG, type DirMeta, type DirTree, type Repo, type Xattrs } from "@ostree-ts/objstore";
 import { DevInoCache } from "./devino.js";
+import { Limiter } from "./limit.js";
 import { CheckoutError, errnoError, errnoOf, UnsafePathError } from "./errors.js";
 import { checksumPath, getXattrsSync, rmRf, setXattrsSync, tempName } from "./fsutil.js";
-import { probeFileSync, readDirMetaSync, readDirTreeSync, type Probed } from "./probe.js";
+import { probeFileSync, readDirMetaSync, readDirTreeSync, SMALL_OBJECT, type Probed } from "./probe.js";
 import { checkUniqueNames, resolveCommit, resolveSubpath, validateName } from "./tree.js";
 
 export type OverwriteMode = "none" | "union" | "union-add" | "union-identical";
@@ -106,7 +110,14 @@ interface Ctx {
   metas: Map<string, DirMeta>;
   /** uncompressed-objects-cache/XX directories known to exist. */
   cacheDirs: Set<string>;
+  /** Threadpool mkdirs and symlinks; undefined with whiteouts, whose removals must follow ostree's order exactly. */
+  pool: Limiter | undefined;
+  /** The current directory's calls still in flight on the pool: settled before its metadata goes on. */
+  background: Promise<void>[];
 }
+
+/** Threadpool calls in flight: libuv has four threads, and the machines this runs on often two cores. */
+const POOL_SIZE = 3;
 
 function normalizeOverwrite(o: CheckoutOptions): OverwriteMode {
   const set = [o.union && "union", o.unionAdd && "union-add", o.unionIdentical && "union-identical"].filter(Boolean) as OverwriteMode[];
@@ -166,6 +177,8 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     stats: { commit, hardlinked: 0, copied: 0, directories: 0, skipped: 0 },
     metas: new Map(),
     cacheDirs: new Set(),
+    pool: options.whiteouts ? undefined : new Limiter(POOL_SIZE),
+    background: [],
   };
 
   if (resolved.kind === "file") {
@@ -179,9 +192,16 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     }
     ctx.filter = undefined;
     await checkoutFile(ctx, normalizedDir(destination), resolved.name, resolved.checksum, `/${resolved.name}`);
+    await Promise.all(ctx.background);
     return ctx.stats;
   }
-  await checkoutDir(ctx, destination, readDirTreeSync(repo, resolved.tree), resolved.tree, resolved.meta, "/", true);
+  try {
+    await checkoutDir(ctx, destination, resolved.tree, resolved.meta, "/", true);
+  } catch (e) {
+    // Nothing may still be writing into the target once checkout has returned.
+    await ctx.pool?.idle();
+    throw e;
+  }
   return ctx.stats;
 }
 
@@ -194,21 +214,81 @@ function dirMeta(ctx: Ctx, checksum: string): DirMeta {
   return m;
 }
 
-/** One directory: create it, its files, then its subdirectories; its own metadata goes on last, as ostree does. */
-async function checkoutDir(ctx: Ctx, path: string, tree: DirTree, treeCsum: string, metaCsum: string, rel: string, isRoot: boolean): Promise<void> {
-  const meta = dirMeta(ctx, metaCsum);
+/**
+ * One directory: create it, its files, then its subdirectories; its own
+ * metadata goes on last, as ostree does. `made` is the subdirectory's mkdir
+ * when its parent already started it (see startDir).
+ */
+async function checkoutDir(
+  ctx: Ctx,
+  path: string,
+  treeCsum: string,
+  metaCsum: string,
+  rel: string,
+  isRoot: boolean,
+  made?: Promise<boolean | undefined>,
+): Promise<void> {
+  const tree = readDirTreeSync(ctx.repo, treeCsum);
   checkUniqueNames(tree, treeCsum);
+  const meta = dirMeta(ctx, metaCsum);
+  const didExist = made ? await made : makeDirSync(ctx, path, tree, meta, rel, isRoot);
+  if (didExist === undefined) return;
+
+  const base = isRoot ? normalizedDir(path) : path;
+  // Without whiteouts nothing in this directory can remove a subdirectory, so
+  // their mkdirs go to the threadpool now and overlap with the files below.
+  const kids = ctx.pool ? tree.dirs.map((d) => startDir(ctx, childPath(base, d.name), d.meta, `${rel}${d.name}/`)) : undefined;
+  const background: Promise<void>[] = [];
+  ctx.background = background;
+  for (const f of tree.files) {
+    const pending = checkoutFile(ctx, base, f.name, f.checksum, rel + f.name);
+    if (pending) await pending;
+  }
+  for (let i = 0; i < tree.dirs.length; i++) {
+    const d = tree.dirs[i]!;
+    await checkoutDir(ctx, childPath(base, d.name), d.tree, d.meta, `${rel}${d.name}/`, false, kids?.[i]);
+  }
+  await Promise.all(background);
+  finishDir(ctx, path, meta, didExist);
+}
+
+/** Filter and mkdir of a directory, synchronously; whether it existed already, undefined when filtered out. */
+function makeDirSync(ctx: Ctx, path: string, tree: DirTree, meta: DirMeta, rel: string, isRoot: boolean): boolean | undefined {
   if (ctx.filter && !ctx.filter(rel, { mode: meta.mode, uid: meta.uid, gid: meta.gid })) {
     ctx.stats.skipped++;
-    return;
+    return undefined;
   }
   if (ctx.whiteouts && tree.files.some((f) => f.name === ".wh..wh..opq")) rmRf(path);
-
-  let didExist = false;
+  let err: unknown;
   try {
     mkdirSync(path, 0o700);
   } catch (e) {
-    if (errnoOf(e) !== "EEXIST" || ctx.overwrite === "none") throw errnoError("mkdirat", e);
+    err = e;
+  }
+  return madeDir(ctx, path, meta, rel, isRoot, err);
+}
+
+/** makeDirSync on the threadpool, for a subdirectory (never the root, never with whiteouts). */
+function startDir(ctx: Ctx, path: string, metaCsum: string, rel: string): Promise<boolean | undefined> {
+  const meta = dirMeta(ctx, metaCsum);
+  if (ctx.filter && !ctx.filter(rel, { mode: meta.mode, uid: meta.uid, gid: meta.gid })) {
+    ctx.stats.skipped++;
+    return Promise.resolve(undefined);
+  }
+  const p = ctx.pool!.run(() => mkdirAsync(path, 0o700)).then(
+    () => madeDir(ctx, path, meta, rel, false, undefined),
+    (e: unknown) => madeDir(ctx, path, meta, rel, false, e),
+  );
+  // Awaited later by checkoutDir; until then (or if an earlier error ends the walk) a failure must not go unhandled.
+  p.catch(() => {});
+  return p;
+}
+
+/** After mkdir: an existing directory is entered only in union modes, and only if it is a real directory. */
+function madeDir(ctx: Ctx, path: string, meta: DirMeta, rel: string, isRoot: boolean, err: unknown): boolean {
+  let didExist = false;
+  if (err !== undefined) {
+    if (errnoOf(err) !== "EEXIST" || ctx.overwrite === "none") throw errnoError("mkdirat", err);
     didExist = true;
     // The root may be a user-supplied symlink to a directory; below it, a symlink is hostile.
     const st = isRoot ? statSync(path) : lstatSync(path);
@@ -224,16 +304,7 @@ async function checkoutDir(ctx: Ctx, path: string, tree: DirTree, treeCsum: stri
     if (dev !== ctx.repoDev) throw new CheckoutError(`Unable to do hardlink checkout across devices (src=${ctx.repoDev} destination=${dev})`, "EXDEV");
   }
   if (!didExist && !ctx.user && meta.xattrs.length) setXattrsSync(path, meta.xattrs);
-
-  const base = isRoot ? normalizedDir(path) : path;
-  for (const f of tree.files) {
-    const pending = checkoutFile(ctx, base, f.name, f.checksum, rel + f.name);
-    if (pending) await pending;
-  }
-  for (const d of tree.dirs) {
-    await checkoutDir(ctx, childPath(base, d.name), readDirTreeSync(ctx.repo, d.tree), d.tree, d.meta, `${rel}${d.name}/`, false);
-  }
-  finishDir(ctx, path, meta, didExist);
+  return didExist;
 }
 
 /** `dir` as path.join leaves it: normalised, no trailing slash (except `/`). */
@@ -284,7 +355,8 @@ function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel
   validateName(name, dir);
   const { repo } = ctx;
   const dest = childPath(dir, name);
-  const p = probeFileSync(repo, checksum);
+  // Archive payloads are read with the header only when a copy will need them, not to link from the uncompressed cache.
+  const p = probeFileSync(repo, checksum, !(ctx.cache && ctx.user && !ctx.forceCopy));
   if (ctx.filter && !ctx.filter(rel, { mode: p.meta.mode, uid: p.meta.uid, gid: p.meta.gid })) {
     ctx.stats.skipped++;
     return;
@@ -510,9 +582,11 @@ function writePayload(ctx: Ctx, p: Probed, path: string, flags: number, fsync: b
     if (p.size > 0) {
       if (!repo.isArchive) {
         copyFdSync(p.objectPath, fd);
-      } else if (p.raw && p.size <= 1 << 20) {
+      } else if (p.size <= SMALL_OBJECT && p.storedSize! <= SMALL_OBJECT) {
+        // A probe without the payload (an uncompressed-cache miss) leaves it to be read here.
+        const raw = p.raw ?? readFileSync(p.objectPath);
         // One output buffer of the known size instead of 16 KiB chunks concatenated.
-        writeAllSync(fd, inflateRawSync(p.raw.subarray(p.payloadOffset), { chunkSize: Math.max(p.size, 64) }));
+        writeAllSync(fd, inflateRawSync(raw.subarray(p.payloadOffset), { chunkSize: Math.max(p.size, 64) }));
       } else {
         closeLater = true;
         return streamArchivePayload(p, fd, fsync).finally(() => closeSync(fd));
@@ -612,6 +686,27 @@ function copyOut(ctx: Ctx, p: Probed, dir: string, dest: string, name: string, m
 function copySymlink(ctx: Ctx, p: Probed, dest: string, name: string, xattrs: Xattrs): void {
   const { meta } = p;
   const target = meta.symlinkTarget;
+  const owned = () => {
+    if (!ctx.user) {
+      lchownSync(dest, meta.uid, meta.gid);
+      if (xattrs.length) setXattrsSync(dest, xattrs);
+    }
+    ctx.stats.copied++;
+  };
+  if (ctx.pool && ctx.overwrite === "none") {
+    // Nothing else in the walk depends on this link until its directory is finished.
+    const done = ctx.pool
+      .run(() => symlinkAsync(target, dest))
+      .then(owned, (e: unknown) => {
+        throw errnoError("symlinkat", e);
+      })
+      .catch((e: unknown) => {
+        throw prefixError(`Copy checkout of ${p.checksum} to ${name}`, e);
+      });
+    done.catch(() => {});
+    ctx.background.push(done);
+    return;
+  }
   try {
     symlinkSync(target, dest);
   } catch (e) {
@@ -620,6 +715,7 @@ function copySymlink(ctx: Ctx, p: Probed, dest: string, name: string, xattrs: Xa
       case "none":
         throw errnoError("symlinkat", e);
       case "union":
+        if (unchangedUnionSymlink(dest, target)) return;
         if (ctx.whiteouts) rmRf(dest);
         else {
           try {
@@ -645,11 +741,22 @@ function copySymlink(ctx: Ctx, p: Probed, dest: string, name: string, xattrs: Xa
       }
     }
   }
-  if (!ctx.user) {
-    lchownSync(dest, meta.uid, meta.gid);
-    if (xattrs.length) setXattrsSync(dest, xattrs);
+  owned();
+}
+
+/**
+ * A union checkout replaces an existing symlink with a new one owned by us,
+ * without xattrs. One that already is exactly that is left alone, so a union
+ * over a checkout of the parent commit touches only what changed.
+ */
+function unchangedUnionSymlink(dest: string, target: string): boolean {
+  const st = lstatSync(dest, { throwIfNoEntry: false });
+  if (!st?.isSymbolicLink() || st.uid !== process.geteuid!() || st.gid !== process.getegid!()) return false;
+  try {
+    return readlinkSync(dest) === target && listAttributesSync(dest).length === 0;
+  } catch {
+    return false;
   }
-  ctx.stats.copied++;
 }
 
 /** Union modes: build under a temporary name in the same directory, then move it into place. */

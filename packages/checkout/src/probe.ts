@@ -4,7 +4,6 @@ import { getAttributeSync } from "@napi-rs/xattr";
 import {
   CorruptObjectError,
   decodeDirMeta,
-  decodeDirTree,
   decodeFilezHeader,
   decodeOstreeMeta,
   ObjectNotFoundError,
@@ -18,6 +17,7 @@ import {
   type FileMeta,
   type Repo,
 } from "@ostree-ts/objstore";
+import { decodeDirTreeFast } from "./dirtree.js";
 import type { ProbedFile } from "./tree.js";
 
 /*
@@ -31,16 +31,22 @@ import type { ProbedFile } from "./tree.js";
 export const SMALL_OBJECT = 1 << 20;
 
 /**
- * A probed file; for small archive objects, the whole `.filez` and where its
- * deflate stream starts. `raw` lives in a scratch buffer shared by all
- * probes: it is valid until the next probeFileSync call.
+ * A probed file; for small archive objects whose payload was asked for, the
+ * whole `.filez` and where its deflate stream starts. `raw` lives in a
+ * scratch buffer shared by all probes: it is valid until the next
+ * probeFileSync call.
  */
 export interface Probed extends ProbedFile {
   raw?: Buffer;
+  /** Archive objects: where the deflate stream starts, and the `.filez` size. */
   payloadOffset?: number;
+  storedSize?: number;
   /** Set when the object was found in the `core.parent` repo: hardlink rules follow its mode. */
   repo?: Repo;
 }
+
+/** Without the payload, one read of this much holds the header of nearly every archive object. */
+const HEAD_READ = 4096;
 
 /** Reused for every small archive object: no allocation (and no page faults) per file. */
 let scratch = Buffer.allocUnsafe(64 << 10);
@@ -85,21 +91,25 @@ function contentPath(repo: Repo, checksum: string): string {
  * does, when payloads are stored alike: both archive or both bare-family
  * (`.file` payloads are the file's bytes in every bare mode).
  */
-export function probeFileSync(repo: Repo, checksum: string): Probed {
+export function probeFileSync(repo: Repo, checksum: string, payload = true): Probed {
   try {
-    return probeLocalSync(repo, checksum);
+    return probeLocalSync(repo, checksum, payload);
   } catch (e) {
     const parent = repo.loadedParent;
     if (!(e instanceof ObjectNotFoundError) || !parent || parent.isArchive !== repo.isArchive) throw e;
-    const p = probeFileSync(parent, checksum);
+    const p = probeFileSync(parent, checksum, payload);
     return p.repo ? p : { ...p, repo: parent };
   }
 }
 
-/** One lstat (+ getxattr for bare-user), or one open+fstat+read for archive. */
-function probeLocalSync(repo: Repo, checksum: string): Probed {
+/**
+ * One lstat (+ getxattr for bare-user), or one open+fstat+read for archive:
+ * of the whole object when it is small and `payload` says it will be copied,
+ * else of its first HEAD_READ bytes.
+ */
+function probeLocalSync(repo: Repo, checksum: string, payload: boolean): Probed {
   const objectPath = contentPath(repo, checksum);
-  if (repo.mode === "archive") return probeArchive(objectPath, checksum);
+  if (repo.mode === "archive") return probeArchive(objectPath, checksum, payload);
   let st;
   try {
     st = lstatSync(objectPath);
@@ -136,7 +146,30 @@ function probeLocalSync(repo: Repo, checksum: string): Probed {
   return { checksum, objectPath, meta, size: sizeOf(meta, st.size), xattrsLoaded: userOnly };
 }
 
-function probeArchive(objectPath: string, checksum: string): Probed {
+/**
+ * Decoded `.filez` headers of regular files by everything after their size
+ * field: a tree has few distinct (uid, gid, mode, xattrs) combinations.
+ * Equal bytes after the size mean an equal, equally valid header: the size is
+ * a fixed-width field with nothing to check but its range, and the framing
+ * depends only on the total length, which is equal too.
+ */
+const filezMetaCache = new Map<string, FileMeta>();
+
+export function decodeFilezCached(header: Uint8Array, checksum: string): { meta: FileMeta; size: number } {
+  const b = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
+  const key = b.length > 8 ? b.toString("latin1", 8) : undefined;
+  const known = key === undefined ? undefined : filezMetaCache.get(key);
+  if (known) {
+    // The size is stored big-endian (ostree byte-swaps the GVariant's guint64).
+    const size = b.readBigUInt64BE(0);
+    if (size <= BigInt(Number.MAX_SAFE_INTEGER)) return { meta: { ...known }, size: Number(size) };
+  }
+  const r = decodeFilezHeader(header, checksum);
+  if (key !== undefined && (r.meta.mode & S_IFMT) !== S_IFLNK && filezMetaCache.size < 4096) filezMetaCache.set(key, r.meta);
+  return r;
+}
+
+function probeArchive(objectPath: string, checksum: string, payload: boolean): Probed {
   let fd: number;
   try {
     // O_NOFOLLOW: a symlinked object is refused, not followed; O_NONBLOCK: a FIFO cannot hang us.
@@ -151,26 +184,22 @@ function probeArchive(objectPath: string, checksum: string): Probed {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new CorruptObjectError(checksum, "file", `object ${objectPath} is a directory`);
     if (!st.isFile()) throw new CorruptObjectError(checksum, "file", `object ${objectPath} is not a regular file`);
-    const whole = st.size <= SMALL_OBJECT;
-    const buf = whole ? scratchOf(st.size) : Buffer.allocUnsafe(8);
+    const whole = payload && st.size <= SMALL_OBJECT;
+    const buf = scratchOf(whole ? st.size : Math.min(st.size, HEAD_READ));
     const got = readFully(fd, buf, 0);
     if (got < 8) throw new CorruptObjectError(checksum, "file", "truncated header");
     const len = buf.readUInt32BE(0);
     if (len > st.size) throw new CorruptObjectError(checksum, "file", `header length ${len} exceeds object size`);
     let head = buf;
-    if (!whole) {
+    if (got < 8 + len) {
+      if (whole) throw new CorruptObjectError(checksum, "file", "truncated header");
       head = Buffer.allocUnsafe(8 + len);
       if (readFully(fd, head, 0) < head.length) throw new CorruptObjectError(checksum, "file", "truncated header");
-    } else if (got < 8 + len) {
-      throw new CorruptObjectError(checksum, "file", "truncated header");
     }
     const { header } = unframe(new Uint8Array(head.buffer, head.byteOffset, 8 + len), checksum);
-    const { meta, size } = decodeFilezHeader(header, checksum);
-    const p: Probed = { checksum, objectPath, meta, size: sizeOf(meta, size), xattrsLoaded: true };
-    if (whole) {
-      p.raw = buf.subarray(0, got);
-      p.payloadOffset = 8 + len;
-    }
+    const { meta, size } = decodeFilezCached(header, checksum);
+    const p: Probed = { checksum, objectPath, meta, size: sizeOf(meta, size), xattrsLoaded: true, payloadOffset: 8 + len, storedSize: st.size };
+    if (whole) p.raw = buf.subarray(0, got);
     return p;
   } finally {
     closeSync(fd);
@@ -189,7 +218,7 @@ function loadMetadataSync(repo: Repo, type: ObjectType, checksum: string): Uint8
 }
 
 export function readDirTreeSync(repo: Repo, checksum: string): DirTree {
-  return decodeDirTree(loadMetadataSync(repo, ObjectType.DirTree, checksum), checksum);
+  return decodeDirTreeFast(loadMetadataSync(repo, ObjectType.DirTree, checksum), checksum);
 }
 
 export function readDirMetaSync(repo: Repo, checksum: string): DirMeta {

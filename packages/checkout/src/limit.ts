@@ -1,0 +1,44 @@
+/**
+ * At most `limit` threadpool filesystem calls in flight; the rest wait in
+ * FIFO order. Checkout hands only the calls that cost the kernel real work
+ * (mkdir, symlink: an inode allocation each, ~100 µs) to it, so they overlap
+ * with the main thread's walk instead of stalling it; cheap calls (link,
+ * lstat) stay synchronous, where a threadpool round trip would cost more
+ * than the call.
+ */
+export class Limiter {
+  private active = 0;
+  private readonly queue: Array<() => void> = [];
+  private readonly settled: Array<() => void> = [];
+
+  constructor(readonly limit: number) {}
+
+  run<T>(call: () => Promise<T>): Promise<T> {
+    if (this.active < this.limit) return this.start(call);
+    return new Promise<T>((resolve, reject) => this.queue.push(() => this.start(call).then(resolve, reject)));
+  }
+
+  private start<T>(call: () => Promise<T>): Promise<T> {
+    this.active++;
+    const done = () => {
+      this.active--;
+      const next = this.queue.shift();
+      if (next) next();
+      else if (this.active === 0) for (const r of this.settled.splice(0)) r();
+    };
+    let p: Promise<T>;
+    try {
+      p = call();
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(done, done);
+    return p;
+  }
+
+  /** Resolves once nothing is queued or in flight (after a failure, so no call outlives the checkout). */
+  idle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((r) => this.settled.push(r));
+  }
+}
