@@ -14,12 +14,12 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { bsdiffCore, bsdiffMemoryEstimate, search, Sink, writeOfft } from "./bsdiff.js";
+import { bsdiffCore, bsdiffMemoryEstimate, prefixBuckets, search, Sink, writeOfft } from "./bsdiff.js";
 import { DeltaError } from "./errors.js";
 import { bucketBounds, induce, sais } from "./sais.js";
 
 function workerSource(): string {
-  const fns = [bucketBounds, induce, sais, writeOfft, search, Sink, bsdiffCore];
+  const fns = [bucketBounds, induce, sais, writeOfft, prefixBuckets, search, Sink, bsdiffCore];
   // `const name = (…)` works for declarations and for the anonymous `class {…}` a bundler may emit.
   const text = fns.map((f) => `const ${f.name} = (${f.toString()});`).join("\n");
   // Cross-module calls compiled as namespace accesses (vite-node's `__vite_ssr_import_1__.sais`)
@@ -41,10 +41,21 @@ parentPort.on("message", ({ id, oldBuf, newBuf }) => {
 });`;
 }
 
+/** A worker died while holding a job's transferred inputs; the caller must supply them again. */
+export class BsdiffWorkerLostError extends DeltaError {
+  override name = "BsdiffWorkerLostError";
+}
+
+/** `b` itself when it alone spans its ArrayBuffer (so the buffer can be transferred), else a copy. */
+function ownBuffer(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer ? b : b.slice();
+}
+
 interface Job {
   id: number;
   oldBuf: Uint8Array;
   newBuf: Uint8Array;
+  transfer: ArrayBuffer[] | undefined;
   cost: number;
   resolve: (p: Uint8Array) => void;
   reject: (e: Error) => void;
@@ -81,9 +92,21 @@ export class BsdiffPool {
     return bsdiffMemoryEstimate(oldSize, newSize) + oldSize + newSize;
   }
 
-  diff(oldBuf: Uint8Array, newBuf: Uint8Array): Promise<Uint8Array> {
+  /**
+   * With `transfer`, the inputs' memory moves to the worker instead of being copied (the
+   * caller must not use them afterwards): the main thread then holds no copy of a pair
+   * while it is diffed. Views into a shared buffer (Node's small-Buffer pool) are copied.
+   */
+  diff(oldBuf: Uint8Array, newBuf: Uint8Array, options: { transfer?: boolean } = {}): Promise<Uint8Array> {
+    let transfer: ArrayBuffer[] | undefined;
+    if (options.transfer && !this.inline) {
+      oldBuf = ownBuffer(oldBuf);
+      newBuf = ownBuffer(newBuf);
+      if (newBuf.buffer === oldBuf.buffer) newBuf = newBuf.slice();
+      transfer = [oldBuf.buffer as ArrayBuffer, newBuf.buffer as ArrayBuffer];
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, oldBuf, newBuf, cost: BsdiffPool.cost(oldBuf.length, newBuf.length), resolve, reject });
+      this.queue.push({ id: this.nextId++, oldBuf, newBuf, transfer, cost: BsdiffPool.cost(oldBuf.length, newBuf.length), resolve, reject });
       this.pump();
     });
   }
@@ -121,8 +144,8 @@ export class BsdiffPool {
       this.queue.shift();
       this.inUse += job.cost;
       this.running.set(job.id, { job, worker: w });
-      // Copies: the caller keeps its buffers.
-      w.postMessage({ id: job.id, oldBuf: job.oldBuf, newBuf: job.newBuf });
+      // Copied unless the caller gave its buffers away.
+      w.postMessage({ id: job.id, oldBuf: job.oldBuf, newBuf: job.newBuf }, job.transfer ?? []);
     }
   }
 
@@ -145,7 +168,11 @@ export class BsdiffPool {
     this.pump();
   }
 
-  /** A worker died (or its code did not load): its jobs, and all later ones, run on this thread. */
+  /**
+   * A worker died (or its code did not load): its jobs, and all later ones, run on this
+   * thread — except jobs whose inputs were transferred to it, which are gone: those are
+   * rejected with BsdiffWorkerLostError so the caller can reload them and ask again.
+   */
   private crashed(w: Worker, e: Error): void {
     this.inline = true;
     this.failure ??= e.message;
@@ -154,7 +181,8 @@ export class BsdiffPool {
       if (r.worker !== w) continue;
       this.running.delete(id);
       this.inUse -= r.job.cost;
-      orphans.push(r.job);
+      if (r.job.transfer) r.job.reject(new BsdiffWorkerLostError(`bsdiff worker died with the job's transferred inputs: ${e.message}`));
+      else orphans.push(r.job);
     }
     const i = this.all.indexOf(w);
     if (i >= 0) this.all.splice(i, 1);

@@ -96,6 +96,7 @@ export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
   const I = new Int32Array(oldsize + 1);
   I[0] = oldsize;
   sais(oldBuf, I.subarray(1), oldsize, 256);
+  const buckets = prefixBuckets(oldBuf);
   const found = new Int32Array(1);
 
   const sink = new Sink(newsize + 24 * 64);
@@ -112,7 +113,7 @@ export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
     let oldscore = 0;
     let scsc: number;
     for (scsc = scan += len; scan < newsize; scan++) {
-      len = search(I, old, nw, scan, oldsize, found);
+      len = search(I, old, nw, scan, oldsize, found, buckets);
       pos = found[0]!;
 
       for (; scsc < scan + len; scsc++) {
@@ -187,19 +188,65 @@ export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
 }
 
 /**
- * bsdiff's binary search for the longest match of new[scan..] among the
- * suffixes I[0..oldsize]; same decisions as the recursive C version. The
- * common prefix already known to be shared by both bounds is skipped, which
- * cannot change a comparison's outcome.
+ * Where each two-byte prefix starts in bsdiff's suffix array I (I[0] = the
+ * empty suffix, then the sorted suffixes): `B[k]` is the index of the first
+ * suffix whose first two bytes, as a big-endian 16-bit key, are ≥ k; the
+ * one-byte suffix (the last byte, c) sorts just before the keys c·256…
+ * `B[65536]` = oldsize + 1. 256 KiB, one pass over the old file.
  */
-export function search(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: number, oldsize: number, found: Int32Array): number {
+export function prefixBuckets(old: Uint8Array): Int32Array {
+  const n = old.length;
+  const B = new Int32Array(65537);
+  for (let i = 0; i + 1 < n; i++) B[((old[i]! << 8) | old[i + 1]!) + 1]!++;
+  const last = n > 0 ? old[n - 1]! << 8 : 65537;
+  let below = 0;
+  for (let k = 0; k <= 65536; k++) {
+    below += B[k]!;
+    B[k] = below + 1 + (k >= last ? 1 : 0);
+  }
+  return B;
+}
+
+/**
+ * bsdiff's binary search for the longest match of new[scan..] among the
+ * suffixes I[0..oldsize]; same probes and decisions as the recursive C
+ * version, so the same result. Two shortcuts that cannot change an outcome:
+ * the common prefix already known to be shared by both bounds is skipped,
+ * and a probe outside the query's two-byte bucket (`buckets`, from
+ * prefixBuckets) is decided without reading memory — its first two bytes
+ * already order it — which saves most of the cache misses of a search.
+ */
+export function search(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: number, oldsize: number, found: Int32Array, buckets: Int32Array): number {
   const nsize = nw.length - scan;
   let st = 0;
   let en = oldsize;
   let lcpSt = 0;
   let lcpEn = 0;
+  // [lo, hi): the suffixes sharing the query's first two bytes. The one-byte suffix is not
+  // ordered by a two-byte key (it may be a prefix of the query), so it is always compared.
+  let lo = 0;
+  let hi = oldsize + 1;
+  let single = -1;
+  if (nsize >= 2 && oldsize >= 2) {
+    const q = (nw[scan]! << 8) | nw[scan + 1]!;
+    lo = buckets[q]!;
+    hi = buckets[q + 1]!;
+    single = buckets[old[oldsize - 1]! << 8]! - 1;
+  }
   while (en - st >= 2) {
     const x = st + ((en - st) >>> 1);
+    if (x !== single) {
+      if (x < lo) {
+        st = x;
+        lcpSt = 0;
+        continue;
+      }
+      if (x >= hi) {
+        en = x;
+        lcpEn = 0;
+        continue;
+      }
+    }
     const ix = I[x]!;
     const lim = Math.min(oldsize - ix, nsize);
     let k = lcpSt < lcpEn ? lcpSt : lcpEn;

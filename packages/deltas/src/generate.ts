@@ -16,12 +16,13 @@ import { deflateRawSync } from "node:zlib";
 import { variant } from "@ostree-ts/gvariant";
 import { mapLimit, ObjectType, type FileMeta, type Repo } from "@ostree-ts/objstore";
 import { bsdiffMemoryEstimate } from "./bsdiff.js";
-import { BsdiffPool } from "./bsdiff-pool.js";
+import { readOfft } from "./bspatch.js";
+import { BsdiffPool, BsdiffWorkerLostError } from "./bsdiff-pool.js";
 import { CompressionPool, type CompressionKind, type XzPreset } from "./compress.js";
 import { DeltaError } from "./errors.js";
 import { isCompressedData, matchFiles, type FileMatch, type TreeFile } from "./matching.js";
 import { commitmetaKey, deltaDirPath, deltaName, partPath } from "./naming.js";
-import { encodePartPayload, OP_BSPATCH, OP_CLOSE, OP_OPEN, OP_OPEN_SPLICE_AND_CLOSE, OP_SET_READ_SOURCE, OP_UNSET_READ_SOURCE, OP_WRITE, OpWriter, partFileBytes, sha256Hex, type ModeEntry, type XattrSet } from "./part.js";
+import { encodePartPayloadChunks, OP_BSPATCH, OP_CLOSE, OP_OPEN, OP_OPEN_SPLICE_AND_CLOSE, OP_SET_READ_SOURCE, OP_UNSET_READ_SOURCE, OP_WRITE, OpWriter, partFileBytes, sha256Hex, type ModeEntry, type XattrSet } from "./part.js";
 import { computeRollsumMatches, rollsumPlan, type RollsumMatch } from "./rollsum.js";
 import { DELTAPART_VERSION, encodeSuperblock, endiannessEntry, type DeltaObject, type Endianness, type FallbackEntry, type MetadataEntries, type PartHeader } from "./superblock.js";
 
@@ -125,6 +126,24 @@ function groupKey(path: string): string {
   const base = path.slice(path.lastIndexOf("/") + 1);
   const dot = base.indexOf(".", 1);
   return `${dot > 0 ? base.slice(dot) : ""}\0${base}\0${path}`;
+}
+
+/**
+ * Bytes of a bsdiff patch that are not zero diff bytes: its "extra" bytes plus the diff
+ * bytes where new and old differ. A patch with few of them compresses far below its file.
+ */
+function patchLiteralBytes(patch: Uint8Array): number {
+  let n = 0;
+  for (let at = 0; at + 24 <= patch.length; ) {
+    const x = readOfft(patch, at);
+    const y = readOfft(patch, at + 8);
+    at += 24;
+    const end = Math.min(patch.length, at + x);
+    for (let i = at; i < end; i++) if (patch[i] !== 0) n++;
+    n += y;
+    at += x + y;
+  }
+  return n;
 }
 
 function deflatedSize(b: Uint8Array): number {
@@ -239,14 +258,9 @@ class PartBuilder {
 
   /** The encoded payload; the blob chunks are released (a sealed part keeps only its header data). */
   payload(): Uint8Array {
-    const blob = new Uint8Array(this.blobLen);
-    let at = 0;
-    for (const c of this.chunks) {
-      blob.set(c, at);
-      at += c.length;
-    }
+    const out = encodePartPayloadChunks({ modes: this.modes, xattrs: this.xattrs, blobChunks: this.chunks, ops: this.ops.finish() });
     this.chunks.length = 0;
-    return encodePartPayload({ modes: this.modes, xattrs: this.xattrs, blob, ops: this.ops.finish() });
+    return out;
   }
 }
 
@@ -313,10 +327,19 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   // Patches are computed on a worker pool while the main thread decides, builds parts and
   // hands them to xz. Large pairs (vmlinuz: ~20 s of bsdiff) start as soon as they are
   // decided and are emitted after the other patches, so they never stall the in-order stream.
+  // The inputs are transferred to the worker, so the main thread holds no copy of a pair while
+  // it is diffed; if the worker dies with them, they are read again and diffed here.
   const bpool = new BsdiffPool({ memoryBudget: budget, concurrency: options.bsdiffConcurrency });
-  type Diffed = { b: Uint8Array; patch: Uint8Array };
-  const runDiff = (a: Uint8Array, b: Uint8Array): Promise<Diffed> => {
-    const p = bpool.diff(a, b).then((patch) => ({ b, patch }));
+  type Diffed = { patch: Uint8Array };
+  const runDiff = (m: FileMatch, a: Uint8Array, b: Uint8Array): Promise<Diffed> => {
+    const p = bpool.diff(a, b, { transfer: true }).then(
+      (patch) => ({ patch }),
+      async (e: unknown) => {
+        if (!(e instanceof BsdiffWorkerLostError)) throw e;
+        const [a2, b2] = await Promise.all([readData(m.from.checksum), readData(m.to.checksum)]);
+        return { patch: await bpool.diff(a2, b2) };
+      },
+    );
     p.catch(() => undefined);
     return p;
   };
@@ -341,7 +364,7 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
       rollsums.push({ match: m, rollsum: r.matches, reused: r.matchSize });
       matchedNew.add(m.to.checksum);
     } else if (canBsdiff) {
-      bsdiffs.push({ match: m, early: extended && m.to.size >= bigBsdiff ? runDiff(a, b) : undefined });
+      bsdiffs.push({ match: m, early: extended && m.to.size >= bigBsdiff ? runDiff(m, a, b) : undefined });
       matchedNew.add(m.to.checksum);
     }
   }
@@ -445,12 +468,19 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   // 3. bsdiff: small patches in match order, a window ahead of the part being built; the
   // large ones (started early) last, in match order too, so the output is deterministic.
   let nBsdiff = 0;
-  const emitBsdiff = ({ match }: Planned, { b, patch }: Diffed) => {
+  let judged = 0;
+  let dropped = 0;
+  const emitBsdiff = async ({ match }: Planned, { patch }: Diffed) => {
     // A patch between unrelated versions is mostly "extra" bytes plus noise and
-    // compresses worse than the file itself; send such files whole.
-    if (extended && deflatedSize(patch) >= deflatedSize(b)) {
-      matchedNew.delete(match.to.checksum);
-      return;
+    // compresses worse than the file itself; send such files whole. Only a patch with
+    // many literal bytes can lose, so only those pay for re-reading and deflating.
+    if (extended && patchLiteralBytes(patch) * 8 > match.to.size) {
+      judged++;
+      if (deflatedSize(patch) >= deflatedSize(await readData(match.to.checksum))) {
+        dropped++;
+        matchedNew.delete(match.to.checksum);
+        return;
+      }
     }
     nBsdiff++;
     room(null);
@@ -458,23 +488,23 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     const start = cur.blobLen;
     const srcOff = cur.append(bin(match.from.checksum));
     cur.ops.op(OP_SET_READ_SOURCE, srcOff);
-    cur.ops.op(OP_OPEN, cur.modeIndex(meta), cur.xattrIndex(meta), b.length);
+    cur.ops.op(OP_OPEN, cur.modeIndex(meta), cur.xattrIndex(meta), match.to.size);
     const off = cur.append(patch);
     // Large patches (a compressed kernel image) gain nothing from the longer match search.
-    if (b.length < bigBsdiff) cur.patchBytes += patch.length;
+    if (match.to.size < bigBsdiff) cur.patchBytes += patch.length;
     cur.ops.op(OP_BSPATCH, off, patch.length);
     cur.ops.op(OP_CLOSE);
     cur.ops.op(OP_UNSET_READ_SOURCE);
     cur.objects.push({ type: ObjectType.File, checksum: match.to.checksum });
-    cur.usize += b.length;
-    entry({ path: match.to.path, checksum: match.to.checksum, objectType: "file", strategy: "bsdiff", size: b.length, blobBytes: cur.blobLen - start, fromPath: match.from.path, matchReason: match.reason }, () => patch);
+    cur.usize += match.to.size;
+    entry({ path: match.to.path, checksum: match.to.checksum, objectType: "file", strategy: "bsdiff", size: match.to.size, blobBytes: cur.blobLen - start, fromPath: match.from.path, matchReason: match.reason }, () => patch);
   };
   const inOrder = bsdiffs.filter((p) => !p.early);
   const late = bsdiffs.filter((p) => p.early);
   const ahead: Array<Promise<Diffed>> = [];
   const startDiff = (i: number) => {
     const { match } = inOrder[i]!;
-    const p = Promise.all([readData(match.from.checksum), readData(match.to.checksum)]).then(([a, b]) => runDiff(a, b));
+    const p = Promise.all([readData(match.from.checksum), readData(match.to.checksum)]).then(([a, b]) => runDiff(match, a, b));
     p.catch(() => undefined);
     ahead[i] = p;
   };
@@ -485,13 +515,13 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
       for (let j = i; j < Math.min(inOrder.length, i + window); j++) if (!ahead[j]) startDiff(j);
       const d = await ahead[i]!;
       delete ahead[i];
-      emitBsdiff(inOrder[i]!, d);
+      await emitBsdiff(inOrder[i]!, d);
     }
     // The large patches get their own part(s): compressed beside the previous one, not after it.
     if (late.length > 0 && cur.objects.length > 0) seal();
     for (const [k, p] of late.entries()) {
       log(`processing bsdiff: [${inOrder.length + k}/${bsdiffs.length}]`);
-      emitBsdiff(p, await p.early!);
+      await emitBsdiff(p, await p.early!);
       p.early = undefined;
     }
   } finally {
@@ -559,6 +589,7 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   log(`uncompressed=${totalU} compressed=${totalC}`);
   log(`rollsum=${rollsums.length} objects, ${rollsumBytes} bytes`);
   log(`bsdiff=${nBsdiff} objects`);
+  log(`bsdiff patches judged by deflate=${judged}, sent whole instead=${dropped}`);
 
   return {
     name: deltaName(from, to),

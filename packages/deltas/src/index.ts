@@ -36,4 +36,4 @@ export * from "./apply.js";
 export * from "./matching.js";
 export * from "./generate.js";
 export * from "./show.js";
-export { BsdiffPool, type BsdiffPoolOptions } from "./bsdiff-pool.js";
+export { BsdiffPool, BsdiffWorkerLostError, type BsdiffPoolOptions } from "./bsdiff-pool.js";

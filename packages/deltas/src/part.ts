@@ -50,12 +50,43 @@ export interface PartPayload {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function encodePartPayload(p: PartPayload): Uint8Array {
-  return encode(PART_PAYLOAD_TYPE, [
-    p.modes.map((m) => [bswap32(m.uid), bswap32(m.gid), bswap32(m.mode)]),
-    p.xattrs.map((set) => set.map(([n, v]) => [Buffer.from(`${n}\0`, "utf8"), v])),
-    p.blob,
-    p.ops,
-  ]);
+  return encodePartPayloadChunks({ modes: p.modes, xattrs: p.xattrs, blobChunks: [p.blob], ops: p.ops });
+}
+
+/**
+ * The payload with its blob given as chunks, written straight into one
+ * buffer: a generic GVariant encode would copy a 32 MB blob into a growing
+ * buffer and then trim it (≈ 3× the blob in transient memory per part). The
+ * layout is the tuple's normal form: modes (at 0, 4-aligned), xattrs, blob,
+ * ops, then the framing offsets of the first three members' ends, last first,
+ * each as wide as the whole tuple needs.
+ */
+export function encodePartPayloadChunks(p: { modes: readonly ModeEntry[]; xattrs: readonly XattrSet[]; blobChunks: readonly Uint8Array[]; ops: Uint8Array }): Uint8Array {
+  const modes = encode("a(uuu)", p.modes.map((m) => [bswap32(m.uid), bswap32(m.gid), bswap32(m.mode)]));
+  const xattrs = encode("aa(ayay)", p.xattrs.map((set) => set.map(([n, v]) => [Buffer.from(`${n}\0`, "utf8"), v])));
+  const blobLen = p.blobChunks.reduce((s, c) => s + c.length, 0);
+  const ends = [modes.length, modes.length + xattrs.length, modes.length + xattrs.length + blobLen];
+  const body = ends[2]! + p.ops.length;
+  let w = 1;
+  while (w < 8 && body + 3 * w > 2 ** (8 * w) - 1) w *= 2;
+  const out = new Uint8Array(body + 3 * w);
+  out.set(modes, 0);
+  out.set(xattrs, ends[0]!);
+  let at = ends[1]!;
+  for (const c of p.blobChunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  out.set(p.ops, at);
+  at += p.ops.length;
+  for (const end of ends.reverse()) {
+    let v = end;
+    for (let i = 0; i < w; i++) {
+      out[at++] = v % 256;
+      v = Math.floor(v / 256);
+    }
+  }
+  return out;
 }
 
 export function decodePartPayload(bytes: Uint8Array, what = "delta part"): PartPayload {

@@ -40,4 +40,24 @@ describe("BsdiffPool", () => {
       await pool.close();
     }
   });
+
+  it("transfer moves exclusively owned inputs to the worker and copies views into shared buffers", async () => {
+    const pool = new BsdiffPool({ concurrency: 1 });
+    try {
+      const a = new Uint8Array(old);
+      const b = new Uint8Array(variants[0]!);
+      const shared = new Uint8Array(64);
+      shared.set(old.subarray(0, 64));
+      const smallOld = shared.subarray(0, 32);
+      const smallNew = shared.subarray(32, 64);
+      const [p, q] = await Promise.all([pool.diff(a, b, { transfer: true }), pool.diff(smallOld, smallNew, { transfer: true })]);
+      expect(a.byteLength).toBe(0);
+      expect(b.byteLength).toBe(0);
+      expect(shared.byteLength).toBe(64);
+      expect(Buffer.from(p).equals(Buffer.from(bsdiff(old, variants[0]!)))).toBe(true);
+      expect(Buffer.from(bspatch(smallOld, q, 32)).equals(Buffer.from(smallNew))).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
 });

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { realBinary } from "./binaries.js";
-import { bsdiff, bspatch, DeltaLimitError, readOfft, writeOfft } from "../src/index.js";
+import { bsdiff, bspatch, DeltaLimitError, readOfft, suffixArray, writeOfft } from "../src/index.js";
+import { prefixBuckets, search } from "../src/bsdiff.js";
 
 const roundTrip = (a: Uint8Array, b: Uint8Array) => {
   const p = bsdiff(a, b);
@@ -101,5 +102,52 @@ describe("offt encoding", () => {
         expect(readOfft(b, 0)).toBe(v === 0 ? 0 : v);
       }),
     );
+  });
+});
+
+/** The plain binary search of mendsley's bsdiff (no bucket shortcut), as the reference. */
+function plainSearch(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: number, oldsize: number): [number, number] {
+  const matchLen = (a: number) => {
+    let k = 0;
+    while (a + k < oldsize && scan + k < nw.length && old[a + k] === nw[scan + k]) k++;
+    return k;
+  };
+  let st = 0;
+  let en = oldsize;
+  while (en - st >= 2) {
+    const x = st + ((en - st) >>> 1);
+    const k = matchLen(I[x]!);
+    if (I[x]! + k < oldsize && scan + k < nw.length && old[I[x]! + k]! < nw[scan + k]!) st = x;
+    else en = x;
+  }
+  const x = matchLen(I[st]!);
+  const y = matchLen(I[en]!);
+  return x > y ? [x, I[st]!] : [y, I[en]!];
+}
+
+describe("bsdiff search with two-byte buckets", () => {
+  const check = (old: Uint8Array, nw: Uint8Array) => {
+    const I = new Int32Array(old.length + 1);
+    I[0] = old.length;
+    I.set(suffixArray(old), 1);
+    const buckets = prefixBuckets(old);
+    const found = new Int32Array(1);
+    for (let scan = 0; scan < nw.length; scan++) {
+      const len = search(I, old, nw, scan, old.length, found, buckets);
+      expect([len, found[0]]).toEqual(plainSearch(I, old, nw, scan, old.length));
+    }
+  };
+
+  it("makes the same choices as the plain binary search, incl. one-byte and prefix suffixes", () => {
+    // Small alphabets make suffixes that are prefixes of the query, and queries whose
+    // first byte is the old file's last byte, common.
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 256 }), (a, b, k) => {
+        check(a.map((v) => v % k), b.map((v) => v % k));
+      }),
+      { numRuns: 300 },
+    );
+    const real = realBinary(1 << 16);
+    check(real, realBinary(1 << 17).subarray(1 << 16, (1 << 16) + 20000));
   });
 });
