@@ -93,7 +93,7 @@ export async function loadConfig(path: string): Promise<ServerOptions> {
   if (!isObj(raw)) throw new ConfigError(`${path}: expected a JSON object`);
   const base = dirname(resolve(path));
   const where = (k: string) => `${path}: ${k}`;
-  keysOnly(raw, path, ["host", "port", "tls", "repos", "updateSummary", "summaryPollMs", "sign", "deltas", "log"]);
+  keysOnly(raw, path, ["host", "port", "tls", "repos", "updateSummary", "summaryPollMs", "shutdownGraceMs", "sign", "deltas", "log"]);
 
   const repos: RepoMount[] = [];
   if (Array.isArray(raw.repos)) {
@@ -126,6 +126,7 @@ export async function loadConfig(path: string): Promise<ServerOptions> {
   }
   if (raw.updateSummary !== undefined) opts.updateSummary = bool(raw.updateSummary, where("updateSummary"));
   if (raw.summaryPollMs !== undefined) opts.summaryPollMs = num(raw.summaryPollMs, where("summaryPollMs"));
+  if (raw.shutdownGraceMs !== undefined) opts.shutdownGraceMs = num(raw.shutdownGraceMs, where("shutdownGraceMs"));
   if (raw.sign !== undefined) opts.sign = signing(raw.sign, where("sign"), base);
   if (raw.deltas !== undefined) opts.deltas = deltas(raw.deltas, where("deltas"));
   if (raw.log !== undefined) {

@@ -35,6 +35,8 @@ export interface ServerOptions {
   deltas?: DeltaConfig;
   /** One JSON object per request; default writes to stdout. `null` disables logging. */
   log?: ((entry: AccessLogEntry) => void) | null;
+  /** How long `stop()` lets in-flight responses run before closing their sockets (default 10 s). */
+  shutdownGraceMs?: number;
   /** Background events; default JSON lines on stderr. `null` disables them. */
   events?: ((e: ServerEvent) => void) | null;
 }
@@ -114,7 +116,7 @@ export class RepoServer {
   }
 
   /** Stop accepting, let in-flight responses finish (up to `graceMs`), then drop what is left. */
-  async stop(graceMs = 5000): Promise<void> {
+  async stop(graceMs = this.options.shutdownGraceMs ?? 10_000): Promise<void> {
     this.closing = true;
     for (const k of this.keepers.values()) k.stop();
     const closed = new Promise<void>((ok) => this.server.close(() => ok()));

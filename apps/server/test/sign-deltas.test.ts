@@ -199,7 +199,7 @@ describe("config file", () => {
       expect(o.summaryPollMs).toBe(500);
 
       writeFileSync(path, JSON.stringify({ repos: { os: "r" }, delta: {} }));
-      await expect(loadConfig(path)).rejects.toThrow(new ConfigError(`${path}: unknown key "delta" (allowed: host, port, tls, repos, updateSummary, summaryPollMs, sign, deltas, log)`));
+      await expect(loadConfig(path)).rejects.toThrow(new ConfigError(`${path}: unknown key "delta" (allowed: host, port, tls, repos, updateSummary, summaryPollMs, shutdownGraceMs, sign, deltas, log)`));
       writeFileSync(path, JSON.stringify({ repos: [{ path: "a" }, { name: "b", path: "b" }] }));
       await expect(loadConfig(path)).rejects.toThrow(/every one needs a name/);
       writeFileSync(path, JSON.stringify({ repos: { os: "r" }, deltas: { enabled: "yes" } }));
