@@ -675,6 +675,7 @@ class Puller {
       }
       this.progress.contentBytesWritten += f.size;
     } finally {
+      f.release?.();
       if (f.filezPath) await rm(f.filezPath, { force: true });
       if (f.payloadPath) await rm(f.payloadPath, { force: true });
     }

@@ -4,7 +4,8 @@ import { open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable, Writable } from "node:stream";
-import { createInflateRaw, inflateRawSync } from "node:zlib";
+import { promisify } from "node:util";
+import { createInflateRaw, inflateRaw, inflateRawSync } from "node:zlib";
 import {
   contentHasher,
   CorruptObjectError,
@@ -33,6 +34,8 @@ export interface FetchedContent {
   filez?: Uint8Array;
   /** Bytes moved on the wire. */
   wireBytes: number;
+  /** Returns a large in-memory payload's share of the memory budget (call once it is stored). */
+  release?: () => void;
 }
 
 /** Where a pull reads from: `meta` paths go to `url`, `content` paths to `contenturl`. */
@@ -55,10 +58,20 @@ function objectRel(checksum: string, ext: string): string {
 const SMALL = 1 << 20;
 /** Received `.filez` bodies up to this size are never written to a temp file. */
 const FILEZ_IN_MEMORY = 2 * SMALL;
+/**
+ * Payloads up to this size are also inflated in memory (on the threadpool)
+ * while their total stays within BIG_BUDGET; the others stream through a temp
+ * file, which writeContent then reads back (written twice, read once).
+ */
+const BIG_PAYLOAD = 8 * SMALL;
+const BIG_BUDGET = 32 * SMALL;
+const inflateRawAsync = promisify(inflateRaw);
 
 /** Static-file remote over HTTP(S) (an archive repo). */
 export class HttpSource implements PullSource {
   readonly kind = "http";
+  /** Bytes of large payloads held in memory now (see BIG_BUDGET). */
+  private bigInMemory = 0;
   constructor(
     readonly http: HttpClient,
     readonly url: string,
@@ -89,12 +102,21 @@ export class HttpSource implements PullSource {
     const filezPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.filez`);
     const got = await this.http.fetchBody(this.join("content", objectRel(checksum, "filez")), filezPath, { memoryLimit: FILEZ_IN_MEMORY });
     if (got === null) throw new ObjectNotFoundError(checksum, "file");
+    const reserve = (size: number): (() => void) | null => {
+      if (this.bigInMemory + size > BIG_BUDGET) return null;
+      this.bigInMemory += size;
+      let held = true;
+      return () => {
+        if (held) this.bigInMemory -= size;
+        held = false;
+      };
+    };
     if (got.data) {
       const filez = new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.length);
-      return { ...(await parseFilez({ bytes: filez }, checksum, tmpDir, verify)), filez, wireBytes: got.bytes };
+      return { ...(await parseFilez({ bytes: filez }, checksum, tmpDir, verify, reserve)), filez, wireBytes: got.bytes };
     }
     try {
-      const parsed = await parseFilez({ path: filezPath }, checksum, tmpDir, verify);
+      const parsed = await parseFilez({ path: filezPath }, checksum, tmpDir, verify, reserve);
       return { ...parsed, filezPath, wireBytes: got.bytes };
     } catch (e) {
       await rm(filezPath, { force: true });
@@ -117,6 +139,7 @@ async function parseFilez(
   checksum: string,
   tmpDir: string,
   verify: boolean,
+  reserve: (size: number) => (() => void) | null,
 ): Promise<Omit<FetchedContent, "filezPath" | "wireBytes">> {
   const total = "bytes" in src ? src.bytes.length : (await stat(src.path)).size;
   if (total < 8) throw new CorruptObjectError(checksum, "file", "truncated .filez header");
@@ -146,18 +169,26 @@ async function parseFilez(
     if (verify) checkDigest(checksum, hasher.digest("hex"));
     return { meta, size: 0, data: new Uint8Array(0) };
   }
-  if (size <= SMALL && total - payloadOffset <= SMALL * 2) {
-    const raw = "bytes" in src ? src.bytes : await readFile(src.path);
-    let data: Buffer;
+  const small = size <= SMALL && total - payloadOffset <= SMALL * 2;
+  const release = !small && size <= BIG_PAYLOAD && total - payloadOffset <= 2 * size + 1024 ? reserve(size) : null;
+  if (small || release) {
     try {
+      const raw = "bytes" in src ? src.bytes : await readFile(src.path);
       // One output chunk of the declared size: no 16 KiB pieces to collect and join.
-      data = inflateRawSync(raw.subarray(payloadOffset), { maxOutputLength: size + 1, chunkSize: Math.max(64, size + 1) });
+      const opts = { maxOutputLength: size + 1, chunkSize: Math.max(64, size + 1) };
+      let data: Buffer;
+      try {
+        data = small ? inflateRawSync(raw.subarray(payloadOffset), opts) : await inflateRawAsync(raw.subarray(payloadOffset), opts);
+      } catch (e) {
+        throw new CorruptObjectError(checksum, "file", `corrupted compressed payload: ${(e as Error).message}`);
+      }
+      if (data.length !== size) throw new CorruptObjectError(checksum, "file", `payload is ${data.length} bytes, header says ${size}`);
+      if (verify) checkDigest(checksum, hasher.update(data).digest("hex"));
+      return { meta, size, data: new Uint8Array(data.buffer, data.byteOffset, data.length), release: release ?? undefined };
     } catch (e) {
-      throw new CorruptObjectError(checksum, "file", `corrupted compressed payload: ${(e as Error).message}`);
+      release?.();
+      throw e;
     }
-    if (data.length !== size) throw new CorruptObjectError(checksum, "file", `payload is ${data.length} bytes, header says ${size}`);
-    if (verify) checkDigest(checksum, hasher.update(data).digest("hex"));
-    return { meta, size, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   }
   const payloadPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.payload`);
   const out = await open(payloadPath, "w", 0o600);

@@ -20,11 +20,14 @@ function mkTree(dir: string, variant: number): void {
   writeFileSync(join(dir, "usr/bin/tool"), `#!/bin/sh\necho ${variant}\n`, { mode: 0o755 });
   writeFileSync(join(dir, "etc/conf.d/a.conf"), "a=1\n");
   writeFileSync(join(dir, "etc/hosts"), `127.0.0.1 v${variant}\n`);
-  // > 1 MiB so the streaming (temp file) path and Range resumption are exercised.
-  const big = Buffer.alloc(3 << 20);
-  for (let i = 0; i < big.length; i += 4096) randomBytes(64).copy(big, i);
-  big.writeUInt32BE(variant, 0);
-  writeFileSync(join(dir, "usr/big.bin"), big);
+  // > 8 MiB so the streaming (temp file) path and Range resumption are exercised; mid.bin (3 MiB)
+  // takes the in-memory path for large payloads.
+  for (const [name, size] of [["big.bin", 9 << 20], ["mid.bin", 3 << 20]] as const) {
+    const big = Buffer.alloc(size);
+    for (let i = 0; i < big.length; i += 4096) randomBytes(64).copy(big, i);
+    big.writeUInt32BE(variant, 0);
+    writeFileSync(join(dir, "usr", name), big);
+  }
   for (let i = 0; i < 20; i++) writeFileSync(join(dir, "usr", `f${i}`), `file ${i} ${i % 3 === 0 ? variant : ""}\n`);
   symlinkSync("bin/tool", join(dir, "usr/link"));
 }
@@ -115,7 +118,7 @@ describeInterop("pull interop and faults", () => {
       await ourFsck(repo.path);
       ostreeFsck(repo.path);
       expect(ostree(["ls", `--repo=${repo.path}`, "-R", c1])).toBe(ostree(["ls", `--repo=${src}`, "-R", c1]));
-      expect(ostree(["cat", `--repo=${repo.path}`, c2, "/usr/big.bin"])).toBe(ostree(["cat", `--repo=${src}`, c2, "/usr/big.bin"]));
+      for (const f of ["/usr/big.bin", "/usr/mid.bin"]) expect(ostree(["cat", `--repo=${repo.path}`, c2, f])).toBe(ostree(["cat", `--repo=${src}`, c2, f]));
     });
   }
 
