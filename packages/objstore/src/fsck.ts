@@ -89,9 +89,16 @@ export async function fsckObject(repo: Repo, checksum: string, type: ObjectType)
       }
       const h = contentHasher(obj.meta);
       let n = 0;
-      for await (const c of obj.payload()) {
-        h.update(c as Buffer);
-        n += (c as Buffer).length;
+      // Bare modes: the payload is the object file itself; small ones are read in one call.
+      const whole = !repo.isArchive && obj.size > 0 ? readWholeSync(repo.objectPath(checksum, type), obj.size) : undefined;
+      if (whole) {
+        h.update(whole);
+        n = whole.length;
+      } else {
+        for await (const c of obj.payload()) {
+          h.update(c as Buffer);
+          n += (c as Buffer).length;
+        }
       }
       if (n !== obj.size) throw new ObjectVerifyError(checksum, type, `${prefix}Corrupted file object; payload is ${n} bytes, header says ${obj.size}`);
       actual = h.digest("hex");
@@ -127,11 +134,11 @@ export async function fsckObject(repo: Repo, checksum: string, type: ObjectType)
   }
 }
 
-/** Compressed `.filez` objects up to this size are read in one piece; larger ones are streamed. */
+/** Objects (compressed `.filez`, or bare-mode files) under this size are read in one piece; larger ones are streamed. */
 const FILEZ_IN_MEMORY = 1 << 20;
 /** Declared payloads up to this size are inflated in one call; larger ones are streamed. */
 const PAYLOAD_IN_MEMORY = 4 << 20;
-/** One read buffer for every in-memory check: they are synchronous, so never overlap. */
+/** One read buffer for every in-memory check (archive and bare): they are synchronous, so never overlap. */
 let filezScratch: Buffer | undefined;
 
 /**
@@ -176,6 +183,28 @@ function filezVerifiesInMemory(repo: Repo, checksum: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A bare-mode object's bytes in the shared scratch buffer when it is small and
+ * exactly `size` long; otherwise undefined (the caller streams it, and reports
+ * a size mismatch in ostree's words).
+ */
+function readWholeSync(path: string, size: number): Buffer | undefined {
+  if (size >= FILEZ_IN_MEMORY) return undefined;
+  filezScratch ??= Buffer.allocUnsafe(FILEZ_IN_MEMORY);
+  let n: number;
+  try {
+    const fd = openSync(path, "r");
+    try {
+      n = readSync(fd, filezScratch, 0, size + 1, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  return n === size ? filezScratch.subarray(0, n) : undefined;
 }
 
 /** ostree's first check on a `.filez`: the header length must fit in the file. */

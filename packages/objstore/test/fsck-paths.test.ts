@@ -1,7 +1,8 @@
 /**
- * fsck reads small `.filez` objects in one piece and streams large ones
- * (compressed over 1 MiB, or a declared payload over 4 MiB). Both paths must
- * pass what real ostree passes and report damage with ostree's words.
+ * fsck reads small content objects in one piece (`.filez` compressed under
+ * 1 MiB with a declared payload up to 4 MiB; bare-mode files under 1 MiB) and
+ * streams large ones. Both paths must pass what real ostree passes and report
+ * damage with ostree's words.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -27,11 +28,11 @@ function theirs(path: string): { ok: boolean; out: string[]; error?: string } {
   return { ok: r.status === 0, out: r.stdout.split("\n").filter((l) => l && !l.startsWith("fsck objects")), error };
 }
 
-/** The .filez objects of a repo, largest first (by stored size). */
-function filezBySize(repo: string): string[] {
+/** The content objects of a repo (`.filez`, or `.file` in bare modes), largest first (by stored size). */
+function filezBySize(repo: string, ext = ".filez"): string[] {
   const all: string[] = [];
   for (const p of readdirSync(join(repo, "objects"))) {
-    for (const n of readdirSync(join(repo, "objects", p))) if (n.endsWith(".filez")) all.push(join(repo, "objects", p, n));
+    for (const n of readdirSync(join(repo, "objects", p))) if (n.endsWith(ext)) all.push(join(repo, "objects", p, n));
   }
   return all.sort((a, b) => statSync(b).size - statSync(a).size);
 }
@@ -56,6 +57,39 @@ describeInterop("fsck of small and large content objects matches ostree", () => 
     ostree(["commit", `--repo=${repo}`, "-b", "main", "-s", "s", "--no-xattrs", tree]);
   });
   afterAll(() => tmp.cleanup());
+
+  /** A private bare-user copy of the test commit (objects are fresh files, not links). */
+  function bareUserCopy(name: string): string {
+    const copy = join(tmp.path, name);
+    ostree(["init", `--repo=${copy}`, "--mode=bare-user"]);
+    ostree(["commit", `--repo=${copy}`, "-b", "main", "-s", "s", "--no-xattrs", join(tmp.path, "tree")]);
+    return copy;
+  }
+
+  it("passes an intact bare-user repo with ostree's output", async () => {
+    const copy = bareUserCopy("bu-intact");
+    const t = theirs(copy);
+    expect(t.ok).toBe(true);
+    expect(await ours(copy)).toEqual({ ok: true, out: t.out });
+  });
+
+  for (const [what, damage] of [
+    ["a flipped byte", (b: Buffer) => Buffer.concat([b.subarray(0, 10), Buffer.from([b[10]! ^ 0x55]), b.subarray(11)])],
+    ["a truncated file", (b: Buffer) => b.subarray(0, b.length - 7)],
+  ] as const) {
+    it(`reports ${what} in a small bare-user object like ostree`, async () => {
+      const copy = bareUserCopy(`bu-${what.replace(/\W+/g, "-")}`);
+      // The 3000-byte file: read in one piece by our check.
+      const file = filezBySize(copy, ".file").find((f) => statSync(f).size === 3000)!;
+      const b = readFileSync(file);
+      writeFileSync(file, damage(b));
+      const t = theirs(copy);
+      const o = await ours(copy);
+      expect(t.ok).toBe(false);
+      expect(o.ok).toBe(false);
+      expect(o.error).toBe(t.error);
+    });
+  }
 
   it("passes an intact repo with ostree's output", async () => {
     const t = theirs(repo);
