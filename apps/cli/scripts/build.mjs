@@ -64,6 +64,10 @@ const result = await build({
   write: false,
 });
 
+// `--clean` (prepack): only this build's chunks, for the published package. Not for a
+// shared checkout: it removes chunks that running CLIs may still load.
+const clean = process.argv.includes("--clean");
+if (clean) rmSync(chunkDir, { recursive: true, force: true });
 mkdirSync(chunkDir, { recursive: true });
 let entryText;
 for (const f of result.outputFiles) {
