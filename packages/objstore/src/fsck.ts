@@ -295,14 +295,14 @@ export async function fsck(repo: Repo, options: FsckOptions = {}): Promise<FsckR
   const marking = new Set<string>();
 
   // One object, with ostree's reporting and --delete/--all policy.
-  const checkOne = async (checksum: string, type: ObjectType, parents: ParentMap | undefined): Promise<void> => {
+  const checkOne = async (checksum: string, type: ObjectType, parents: (() => Promise<ParentMap>) | undefined): Promise<void> => {
     const key = objectKey(checksum, type);
     let missing = false;
     try {
       await fsckObject(repo, checksum, type);
       return;
     } catch (e) {
-      const commits = parents ? parentCommits(parents, key) : null;
+      const commits = parents ? parentCommits(await parents(), key) : null;
       const inCommits = commits && commits.length ? commits.join(", ") : null;
       if (e instanceof ObjectNotFoundError) {
         err(inCommits ? `Object missing in commits ${inCommits}: ${key}` : `Object missing: ${key}`);
@@ -399,14 +399,24 @@ export async function fsck(repo: Repo, options: FsckOptions = {}): Promise<FsckR
 
   if (!options.quiet) out(`Verifying content integrity of ${complete.length} commit objects...`);
   const reachable: ReachableSet = new Set();
-  const parents: ParentMap = new Map();
   try {
-    for (const c of complete) await traverseCommit(repo, c, reachable, { maxDepth: 0, parents });
+    for (const c of complete) await traverseCommit(repo, c, reachable, { maxDepth: 0 });
   } catch (e) {
     // A dirtree missing from a complete commit stops ostree's traversal the same way.
     if (e instanceof OstreeError) throw new FsckError(e.message);
     throw e;
   }
+  // Which commits reach an object only matters once one is bad: the referrer map (a set per
+  // object, ~20 MB for an OS tree) is built by walking the same commits again on the first error,
+  // before anything is deleted, so it is the map the first walk would have built.
+  let parentMap: Promise<ParentMap> | undefined;
+  const parents = () =>
+    (parentMap ??= (async () => {
+      const map: ParentMap = new Map();
+      const seen: ReachableSet = new Set();
+      for (const c of complete) await traverseCommit(repo, c, seen, { maxDepth: 0, parents: map });
+      return map;
+    })());
 
   const total = reachable.size;
   const progress = options.progress === false || total === 0 ? () => {} : progressPrinter(out, total);
