@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream, lstatSync, readdirSync, type Stats } from "node:fs";
+import { createWriteStream, lstatSync, readdirSync, readlinkSync, type Stats } from "node:fs";
 import { constants as FS } from "node:fs";
-import { type FileHandle, lstat, open, readdir, readlink, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { type FileHandle, lstat, open, readdir, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
@@ -141,6 +141,7 @@ export class CommitContext {
   /** dev:ino → checksum of the repo's `.file` objects, with --link-checkout-speedup. */
   devino: Map<string, string> | null = null;
   private readonly dirmetas = new Set<string>();
+  private readonly plainDirmetas = new Map<string, { checksum: string; length: number }>();
   private readonly hardlinks = new Map<string, Promise<string>>();
 
   constructor(
@@ -154,16 +155,22 @@ export class CommitContext {
 
   /** Write (or find) the dirmeta for a directory; returns its checksum. */
   async writeDirMeta(info: EntryInfo, xattrs: Xattrs): Promise<string> {
-    const bytes = encodeDirMeta({ uid: info.uid, gid: info.gid, mode: info.mode, xattrs });
-    const checksum = sha256Hex(bytes);
-    this.sizes?.add(checksum, ObjectType.DirMeta, bytes.length, bytes.length);
+    // Most directories share one uid/gid/mode and have no xattrs: encode and hash those once.
+    const key = xattrs.length === 0 ? `${info.uid}:${info.gid}:${info.mode}` : null;
+    let known = key !== null ? this.plainDirmetas.get(key) : undefined;
+    if (!known) {
+      const bytes = encodeDirMeta({ uid: info.uid, gid: info.gid, mode: info.mode, xattrs });
+      known = { checksum: sha256Hex(bytes), length: bytes.length };
+      if (!this.dirmetas.has(known.checksum)) {
+        this.dirmetas.add(known.checksum);
+        await this.repo.writeMetadata(ObjectType.DirMeta, bytes, known.checksum);
+      }
+      if (key !== null) this.plainDirmetas.set(key, known);
+    }
+    this.sizes?.add(known.checksum, ObjectType.DirMeta, known.length, known.length);
     this.stats.directories++;
     this.stats.metadataObjects++;
-    if (!this.dirmetas.has(checksum)) {
-      this.dirmetas.add(checksum);
-      await this.repo.writeMetadata(ObjectType.DirMeta, bytes, checksum);
-    }
-    return checksum;
+    return known.checksum;
   }
 
   /** Write one content object; `path` only names the entry in errors. */
@@ -389,7 +396,8 @@ async function addDirSource(ctx: CommitContext, root: string, mtree: MutableTree
         if (st.isSymbolicLink()) {
           let target: Buffer;
           try {
-            target = await readlink(abs, { encoding: "buffer" });
+            // Synchronous: a threadpool round trip costs more than the syscall.
+            target = readlinkSync(abs, { encoding: "buffer" });
           } catch (e) {
             throw new SourceReadError(rel, e);
           }

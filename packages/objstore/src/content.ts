@@ -33,10 +33,29 @@ function frame(header: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * Encodings of metadata without symlink target or xattrs (almost every file of
+ * a tree shares a handful of uid/gid/mode triples), by kind and triple. Callers
+ * never modify the returned bytes.
+ */
+const plainEncodings = new Map<string, Uint8Array>();
+
+function cachedPlain(kind: string, meta: FileMeta, make: () => Uint8Array): Uint8Array {
+  if (meta.symlinkTarget !== "" || meta.xattrs.length !== 0) return make();
+  const key = `${kind}:${meta.uid}:${meta.gid}:${meta.mode}`;
+  let bytes = plainEncodings.get(key);
+  if (!bytes) {
+    if (plainEncodings.size >= 4096) plainEncodings.clear();
+    bytes = make();
+    plainEncodings.set(key, bytes);
+  }
+  return bytes;
+}
+
 /** The framed `(uuuusa(ayay))` header that starts every content stream (and its checksum input). */
 export function encodeFileHeader(meta: FileMeta): Uint8Array {
-  return frame(
-    encode(FILE_HEADER_TYPE, [bswap32(meta.uid), bswap32(meta.gid), bswap32(meta.mode), 0, meta.symlinkTarget, xattrsToValue(meta.xattrs)]),
+  return cachedPlain("h", meta, () =>
+    frame(encode(FILE_HEADER_TYPE, [bswap32(meta.uid), bswap32(meta.gid), bswap32(meta.mode), 0, meta.symlinkTarget, xattrsToValue(meta.xattrs)])),
   );
 }
 
@@ -107,7 +126,9 @@ export function contentChecksum(meta: FileMeta, payload: Uint8Array = new Uint8A
 
 /** The bare-user `user.ostreemeta` xattr value: `(uuua(ayay))` with BE uid/gid/mode. */
 export function encodeOstreeMeta(meta: FileMeta): Uint8Array {
-  return encode("(uuua(ayay))", [bswap32(meta.uid), bswap32(meta.gid), bswap32(meta.mode), xattrsToValue(meta.xattrs)]);
+  // The symlink target is not part of this encoding: only xattrs keep it from being shared.
+  const plain = meta.xattrs.length === 0 ? { ...meta, symlinkTarget: "" } : meta;
+  return cachedPlain("m", plain, () => encode("(uuua(ayay))", [bswap32(meta.uid), bswap32(meta.gid), bswap32(meta.mode), xattrsToValue(meta.xattrs)]));
 }
 
 export function decodeOstreeMeta(bytes: Uint8Array, checksum = "?"): Omit<FileMeta, "symlinkTarget"> {

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { type Hash, randomBytes } from "node:crypto";
 import {
   closeSync,
   constants as FS,
@@ -15,11 +15,13 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
+  writeSync,
   writevSync,
 } from "node:fs";
 import { execFile } from "node:child_process";
@@ -160,11 +162,15 @@ export class Repo {
   private txn: Transaction | undefined;
   private bootPrefix: string | undefined;
 
+  private readonly objectsDir: string;
+
   private constructor(
     readonly path: string,
     public config: KeyFile,
     readonly mode: RepoMode,
-  ) {}
+  ) {
+    this.objectsDir = join(path, "objects");
+  }
 
   /** Create a repository (like `ostree init`); an existing one is opened unchanged. */
   static async init(path: string, options: InitOptions = {}): Promise<Repo> {
@@ -237,9 +243,13 @@ export class Repo {
   }
 
   objectPath(checksum: string, type: ObjectType): string {
-    let ext = objectTypeName(type);
-    if (type === ObjectType.File && this.isArchive) ext = "filez";
-    return join(this.path, "objects", checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
+    return `${this.objectsDir}/${this.looseName(checksum, type)}`;
+  }
+
+  /** `XX/rest.ext`, an object's path below objects/ (or a staging dir). Concatenated: path.join per object showed in profiles. */
+  private looseName(checksum: string, type: ObjectType): string {
+    const ext = type === ObjectType.File && this.isArchive ? "filez" : objectTypeName(type);
+    return `${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
   }
 
   /**
@@ -287,8 +297,7 @@ export class Repo {
   }
 
   private stagedPath(txn: Transaction, checksum: string, type: ObjectType): string {
-    const path = this.objectPath(checksum, type);
-    return join(txn.dir, checksum.slice(0, 2), path.slice(path.lastIndexOf("/") + 1));
+    return `${txn.dir}/${this.looseName(checksum, type)}`;
   }
 
   /** Whether a commit transaction is open on this handle. */
@@ -673,8 +682,15 @@ export class Repo {
       throw new InvalidArgumentError(`Content object has invalid mode 0${(meta.mode & 0o7777).toString(8)} for bare-user-only (use --canonical-permissions)`);
     }
     const symlinkFile = fmt === S_IFLNK;
-    const small = symlinkFile || "data" in source || source.size <= SMALL_FILE;
-    const data = symlinkFile ? new Uint8Array(0) : "data" in source ? source.data : small ? new Uint8Array(readFileSync(source.path)) : undefined;
+    let data: Uint8Array | undefined;
+    // Read into the shared scratch buffer: valid only until the next await.
+    let scratch = false;
+    if (symlinkFile) data = new Uint8Array(0);
+    else if ("data" in source) data = source.data;
+    else if (source.size <= SMALL_FILE) {
+      data = readSmallFile(source.path, source.size);
+      scratch = true;
+    }
 
     if (data) {
       const checksum = contentHasher(meta).update(data).digest("hex");
@@ -686,7 +702,11 @@ export class Repo {
       let compressed: Uint8Array | undefined;
       if (this.isArchive && !symlinkFile) {
         const level = this.zlibLevel();
-        compressed = data.length < INLINE_DEFLATE ? deflateRawSync(data, { level }) : await deflateRawAsync(data, { level });
+        if (data.length < INLINE_DEFLATE) compressed = deflateRawSync(data, { level });
+        else {
+          if (scratch) data = Buffer.from(data);
+          compressed = await deflateRawAsync(data, { level });
+        }
       }
       const tmp = this.tmpPath();
       try {
@@ -724,7 +744,7 @@ export class Repo {
   async adoptContent(meta: FileMeta, path: string, size: number): Promise<string> {
     if (this.mode !== "bare" && this.mode !== "bare-user-only") throw new InvalidArgumentError(`cannot adopt files into a ${this.mode} repo`);
     const h = contentHasher(meta);
-    if (size <= SMALL_FILE) h.update(readFileSync(path));
+    if (size <= SMALL_FILE) h.update(readSmallFile(path, size));
     else for await (const c of createReadStream(path)) h.update(c as Buffer);
     const checksum = h.digest("hex");
     const dest = this.objectWritePath(checksum, ObjectType.File);
@@ -793,7 +813,7 @@ export class Repo {
   /** A fresh temp file name for an object being written: in the staging dir during a transaction, else in tmp/. */
   tmpPath(): string {
     // A per-process random prefix and a counter: unique without a getrandom call per object.
-    return join(this.txn?.dir ?? this.tmpDir, `tmpobject-${TMP_PREFIX}${(tmpCounter++ >>> 0).toString(16).padStart(8, "0")}`);
+    return `${this.txn?.dir ?? this.tmpDir}/tmpobject-${TMP_PREFIX}${(tmpCounter++ >>> 0).toString(16).padStart(8, "0")}`;
   }
 
   private async placeObject(tmp: string, checksum: string, type: ObjectType): Promise<void> {
@@ -818,7 +838,7 @@ export class Repo {
     const symlinkObj = isSymlink(meta);
     const hasher = data ? undefined : contentHasher(meta);
     const payload = (): Readable =>
-      createReadStream(file!.path).pipe(
+      createReadStream(file!.path, { highWaterMark: SMALL_FILE }).pipe(
         new Transform({
           transform(chunk: Buffer, _enc, cb) {
             hasher!.update(chunk);
@@ -862,7 +882,8 @@ export class Repo {
       } else if (data) {
         await fh.write(data);
       } else {
-        await pipeline(payload(), handleSink(fh));
+        // Synchronous 1 MiB copy through the scratch buffer: a stream pipeline cost more per chunk than the copy.
+        copyHashing(file!.path, fh.fd, hasher!);
       }
       if (options.fsync) await fh.datasync();
     } finally {
@@ -930,6 +951,54 @@ export class Repo {
 
   async clearCommitPartial(checksum: string): Promise<void> {
     await rm(this.commitPartialPath(checksum), { force: true });
+  }
+}
+
+/** Reused for every small file read: one allocation instead of one per file (GC work and RSS). */
+let scratchBuffer = Buffer.allocUnsafe(SMALL_FILE + 1);
+
+/**
+ * The whole file in the shared scratch buffer (grown if the file grew past
+ * `size`). The view is overwritten by the next call: use it before any await.
+ */
+function readSmallFile(path: string, size: number): Uint8Array {
+  const fd = openSync(path, FS.O_RDONLY);
+  try {
+    if (scratchBuffer.length <= size) scratchBuffer = Buffer.allocUnsafe(size + 1);
+    let n = 0;
+    for (;;) {
+      if (n === scratchBuffer.length) {
+        const bigger = Buffer.allocUnsafe(scratchBuffer.length * 2);
+        scratchBuffer.copy(bigger, 0, 0, n);
+        scratchBuffer = bigger;
+      }
+      const want = scratchBuffer.length - n;
+      const got = readSync(fd, scratchBuffer, n, want, null);
+      n += got;
+      // A short read of a regular file is its end: no extra read() for EOF.
+      if (got < want) break;
+    }
+    return scratchBuffer.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Copy the file at `src` to `outFd`, hashing it on the way, 1 MiB at a time through the scratch buffer. */
+function copyHashing(src: string, outFd: number, hasher: Hash): void {
+  const fd = openSync(src, FS.O_RDONLY);
+  try {
+    const chunk = SMALL_FILE;
+    if (scratchBuffer.length < chunk) scratchBuffer = Buffer.allocUnsafe(chunk + 1);
+    for (;;) {
+      const n = readSync(fd, scratchBuffer, 0, chunk, null);
+      if (n === 0) break;
+      const view = scratchBuffer.subarray(0, n);
+      hasher.update(view);
+      for (let off = 0; off < n; ) off += writeSync(outFd, view, off, n - off);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { setFlagsFromString } from "node:v8";
 import { parseText, variant, type Variant } from "@ostree-ts/gvariant";
 import {
   commit,
@@ -139,6 +140,9 @@ const commitCommand: CommandModule = {
     { long: "timestamp", arg: "string", description: "Override the timestamp of the commit", argDescription: "TIMESTAMP" },
   ],
   async run(inv) {
+    // A commit keeps a slow trickle of survivors (the tree being built): V8 would keep doubling the
+    // young generation to its 16 MiB semispaces, ~40 MB of peak RSS that buys no speed here.
+    setFlagsFromString("--semi-space-growth-factor=1");
     const repo = inv.repo as Repo;
     const o = inv.opts;
     const str = (k: string) => o[k] as string | undefined;
