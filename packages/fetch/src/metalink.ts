@@ -160,7 +160,7 @@ export async function fetchMetalink(http: HttpClient, metalinkUrl: string): Prom
   try {
     doc = (await http.get(metalinkUrl, { maxSize: MAX_METADATA_SIZE }))!.body.toString("utf8");
   } catch (e) {
-    throw new PullError(`While fetching metalink ${metalinkUrl}: ${(e as Error).message}`);
+    throw new PullError(`While fetching ${metalinkUrl}: ${(e as Error).message}`);
   }
   const target = parseMetalink(doc, "summary");
   let last = "";
