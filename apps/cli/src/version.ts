@@ -4,7 +4,7 @@
  * so it names only features ostree-ts really has. Add a feature here when the
  * package implementing it lands.
  */
-export const FEATURES: string[] = ["libarchive"];
+export const FEATURES: string[] = ["gpgme", "libarchive", "sign-ed25519"];
 
 export const OSTREE_VERSION = "2022.7";
 

@@ -23,6 +23,8 @@ const PASSING = ["test-basic-root", "test-config", "test-corruption", "test-rese
 PASSING.push("test-pull-commit-only", "test-pull-untrusted", "test-pull-resume", "test-local-pull-depth", "test-summary-view");
 // Static deltas (issue 5).
 PASSING.push("test-delta", "test-delta-sign");
+// GPG (`gpgme` in --version) and summaries with collection IDs.
+PASSING.push("test-parent", "test-summary-update", "test-remote-gpg-list-keys");
 
 const available = existsSync(TESTS_DIR);
 const required = process.env.OSTREE_TS_INTEROP === "required";
