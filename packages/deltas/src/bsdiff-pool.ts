@@ -87,6 +87,11 @@ export class BsdiffPool {
     this.inline = options.inline ?? false;
   }
 
+  /** Jobs running or waiting. */
+  get busy(): number {
+    return this.running.size + this.queue.length;
+  }
+
   /** Peak bytes one job needs (working set plus the copies of its inputs). */
   static cost(oldSize: number, newSize: number): number {
     return bsdiffMemoryEstimate(oldSize, newSize) + oldSize + newSize;

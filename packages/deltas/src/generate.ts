@@ -10,7 +10,9 @@
  * built. Every object's cost is recorded for `explain`.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { deflateRawSync } from "node:zlib";
 import { variant } from "@ostree-ts/gvariant";
@@ -278,8 +280,21 @@ async function atomicWriteFile(dir: string, name: string, data: Uint8Array): Pro
   }
 }
 
-/** Generates a delta FROM→TO (or from scratch) and writes it. */
+/**
+ * Generates a delta FROM→TO (or from scratch) and writes it. Sealed xz parts wait for their
+ * compressor in a temporary directory, not in memory (when xz is slower than part building,
+ * e.g. on a loaded machine, several 32 MB payloads would otherwise pile up).
+ */
 export async function generateDelta(repo: Repo, options: GenerateOptions): Promise<GenerateResult> {
+  const spool = await mkdtemp(join(tmpdir(), "ostree-ts-delta-"));
+  try {
+    return await generateWithSpool(repo, options, spool);
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+}
+
+async function generateWithSpool(repo: Repo, options: GenerateOptions, spool: string): Promise<GenerateResult> {
   const t0 = performance.now();
   const { from, to } = options;
   const log = options.log ?? (() => undefined);
@@ -345,10 +360,16 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   };
 
   // Decide rollsum vs bsdiff per match (ostree: rollsum when ≥ 50 % of chunks match).
-  type Planned = { match: FileMatch; rollsum?: RollsumMatch[]; reused?: number; early?: Promise<Diffed> };
+  // `pre`: a patch started during the decisions, while a worker had nothing else to do.
+  type Planned = { match: FileMatch; rollsum?: RollsumMatch[]; reused?: number; early?: Promise<Diffed>; pre?: Promise<Diffed> };
   const rollsums: Planned[] = [];
   const bsdiffs: Planned[] = [];
   const matchedNew = new Set<string>();
+  // The decisions read every pair anyway; a worker left idle by them gets the pair in hand
+  // instead of it being read again later. Those patches wait for the in-order stream, so
+  // their total (≈ the new files' sizes) is capped.
+  const prestartCap = extended ? 32 * 1024 * 1024 : 0;
+  let prestarted = 0;
   for (const m of matches) {
     const [a, b] = await Promise.all([readData(m.from.checksum), readData(m.to.checksum)]);
     // Payloads compressed under an uninformative name (e.g. initramfs.img) are recognised by their magic.
@@ -364,7 +385,10 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
       rollsums.push({ match: m, rollsum: r.matches, reused: r.matchSize });
       matchedNew.add(m.to.checksum);
     } else if (canBsdiff) {
-      bsdiffs.push({ match: m, early: extended && m.to.size >= bigBsdiff ? runDiff(m, a, b) : undefined });
+      const big = extended && m.to.size >= bigBsdiff;
+      const pre = !big && prestarted + m.to.size <= prestartCap && bpool.busy < bpool.concurrency;
+      if (pre) prestarted += m.to.size;
+      bsdiffs.push({ match: m, early: big ? runDiff(m, a, b) : undefined, pre: pre ? runDiff(m, a, b) : undefined });
       matchedNew.add(m.to.checksum);
     }
   }
@@ -377,9 +401,14 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   const seal = () => {
     const done = cur;
     parts.push(done);
-    const payload = done.payload();
     const idx = parts.length;
-    const p = pool.compress(payload, kind, presetFor(done)).then((c) => {
+    let input: Uint8Array | { path: string } = done.payload();
+    if (kind !== "none") {
+      const path = join(spool, String(idx));
+      writeFileSync(path, input);
+      input = { path };
+    }
+    const p = pool.compress(input, kind, presetFor(done)).then((c) => {
       log(`part ${idx} n:${done.objects.length} compressed:${c.length + 1} uncompressed:${done.usize}`);
       return partFileBytes(kind, c);
     });
@@ -503,8 +532,10 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   const late = bsdiffs.filter((p) => p.early);
   const ahead: Array<Promise<Diffed>> = [];
   const startDiff = (i: number) => {
-    const { match } = inOrder[i]!;
-    const p = Promise.all([readData(match.from.checksum), readData(match.to.checksum)]).then(([a, b]) => runDiff(match, a, b));
+    const planned = inOrder[i]!;
+    const { match } = planned;
+    const p = planned.pre ?? Promise.all([readData(match.from.checksum), readData(match.to.checksum)]).then(([a, b]) => runDiff(match, a, b));
+    planned.pre = undefined;
     p.catch(() => undefined);
     ahead[i] = p;
   };

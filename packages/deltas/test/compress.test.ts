@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { realBinary } from "./binaries.js";
 import { compress, compressionByte, compressionKindOf, CompressionPool, decompress, DeltaFormatError, DeltaToolError } from "../src/index.js";
@@ -95,6 +98,23 @@ describe.skipIf(!hasXz)("xz", () => {
   it("decodes a SHA-256-checked stream through the xz fallback", async () => {
     const c = xz(["-6", "-c", "--check=sha256"], sample.subarray(0, 5000));
     expect(Buffer.from(await decompress(c, "xz", 5000)).equals(Buffer.from(sample.subarray(0, 5000)))).toBe(true);
+  });
+
+  it("compresses a payload given as a file exactly like the same bytes in memory", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "compress-test-"));
+    try {
+      const path = join(dir, "payload");
+      writeFileSync(path, sample);
+      for (const preset of ["-8", "-8n"] as const) {
+        const fromFile = await compress({ path }, "xz", { preset });
+        expect(Buffer.from(fromFile).equals(Buffer.from(await compress(sample, "xz", { preset })))).toBe(true);
+        expect(Buffer.from(await decompress(fromFile, "xz", sample.length)).equals(Buffer.from(sample))).toBe(true);
+      }
+      expect(Buffer.from(await compress({ path }, "none")).equals(Buffer.from(sample))).toBe(true);
+      await expect(compress({ path: join(dir, "missing") }, "xz")).rejects.toThrow(DeltaToolError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reports a missing xz binary as a tool error", async () => {
