@@ -13,11 +13,11 @@
  * object hashing wrong) stops the part; objects already stored by then were
  * each verified.
  */
-import { accessSync, constants, readFileSync } from "node:fs";
+import { accessSync, constants, lstatSync, readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { delimiter, dirname, join } from "node:path";
 import type { Variant } from "@ostree-ts/gvariant";
-import { ObjectType, type FileMeta, type Repo } from "@ostree-ts/objstore";
+import { CorruptObjectError, decodeOstreeMeta, ObjectType, readXattrs, type FileMeta, type Repo } from "@ostree-ts/objstore";
 import { bspatch } from "./bspatch.js";
 import { DeltaError, DeltaFormatError } from "./errors.js";
 import { commitmetaKey, partPath } from "./naming.js";
@@ -282,24 +282,29 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
 }
 
 /**
- * A read source's payload. Objects of bare repos are the payload itself: one
- * synchronous read instead of a stream of 64 KiB chunks concatenated (a
- * part can set ~600 sources). Archive objects, and objects found only in a
- * parent repo, go through the stream.
+ * A read source's payload. An object stored in a bare-mode repo is the
+ * payload itself: its mode comes from a synchronous lstat (bare,
+ * bare-user-only) or its `user.ostreemeta` xattr (bare-user), then one
+ * synchronous read, with no threadpool round trip (a part can set ~600
+ * sources). Archive objects, and objects only in a parent repo, go through
+ * the stream.
  */
 async function readSource(repo: Repo, checksum: string, notRegular: () => never): Promise<Uint8Array> {
-  const obj = await repo.openContent(checksum);
-  if ((obj.meta.mode & S_IFMT) !== S_IFREG) notRegular();
-  if (!repo.isArchive) {
-    let data: Buffer | undefined;
-    try {
-      data = readFileSync(repo.objectPath(checksum, ObjectType.File));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  const path = repo.isArchive ? null : repo.storedObjectPath(checksum, ObjectType.File);
+  const st = path ? lstatSync(path, { throwIfNoEntry: false }) : undefined;
+  if (path && st) {
+    let mode = st.mode;
+    if (repo.mode === "bare-user") {
+      const meta = readXattrs(path).find(([name]) => name === "user.ostreemeta");
+      if (!meta) throw new CorruptObjectError(checksum, "file", "missing user.ostreemeta xattr");
+      mode = decodeOstreeMeta(meta[1], checksum).mode;
     }
-    if (data && data.length === obj.size) return data;
+    if ((mode & S_IFMT) !== S_IFREG || !st.isFile()) notRegular();
+    return readFileSync(path);
   }
-  return (await repo.readContentBytes(checksum)).data;
+  const obj = await repo.readContentBytes(checksum);
+  if ((obj.meta.mode & S_IFMT) !== S_IFREG) notRegular();
+  return obj.data;
 }
 
 async function haveAll(repo: Repo, header: PartHeader): Promise<boolean> {

@@ -150,6 +150,28 @@ describe("hostile parts and superblocks", () => {
     expect(await objectCount(dst)).toBe(1);
   });
 
+  it("a read source that is a symlink object or missing is refused (bare-user and bare-user-only)", async () => {
+    for (const repoMode of ["bare-user", "bare-user-only"] as const) {
+      const dst = await Repo.init(join(tmp.path, `dst${n++}`), { mode: repoMode });
+      const link = await dst.writeContent({ uid: 0, gid: 0, mode: 0o120777, symlinkTarget: "target", xattrs: [] }, { data: new Uint8Array(0) });
+      const readFrom = (source: string) => {
+        const patch = new Uint8Array(24 + 10);
+        writeOfft(patch, 0, 10);
+        const w = new OpWriter();
+        w.op(0x72, 0);
+        w.op(0x6f, 0, 0, 10);
+        w.op(0x42, 32, patch.length);
+        w.op(0x63);
+        return craft({ modes: mode, xattrs: [[]], blob: new Uint8Array([...Buffer.from(source, "hex"), ...patch]), ops: w.finish() }, [{ type: ObjectType.File, checksum: "00".repeat(32) }]);
+      };
+      const sym = readFrom(link);
+      await expect(applyPart(dst, sym.s, 0, sym.bytes), repoMode).rejects.toThrow(new RegExp(`read source ${link} is not a regular file`));
+      const missing = readFrom("ab".repeat(32));
+      await expect(applyPart(dst, missing.s, 0, missing.bytes), repoMode).rejects.toThrow(new RegExp(`read source ${"ab".repeat(32)}: `));
+      expect(await objectCount(dst), repoMode).toBe(1);
+    }
+  });
+
   it("an xz bomb is cut off at the part's declared size", async () => {
     const dst = await fresh();
     const huge = new Uint8Array(64 << 20);
