@@ -1,3 +1,4 @@
+import { setFlagsFromString } from "node:v8";
 import { fsck as runFsck, type Repo } from "@ostree-ts/objstore";
 import type { CommandModule } from "../command.js";
 
@@ -12,6 +13,9 @@ const fsck: CommandModule = {
     { long: "verify-back-refs", arg: "none", description: "Verify back-references (implies --verify-bindings)" },
   ],
   async run(inv) {
+    // Every inflated payload is a fresh buffer that dies at once; with V8's young generation kept
+    // at its initial size, scavenges free them often instead of letting ~25 MB pile up (same CPU).
+    setFlagsFromString("--semi-space-growth-factor=1");
     // Errors propagate to main, which prints `error: <message>` and exits 1 as ostree does.
     await runFsck(inv.repo as Repo, {
       quiet: Boolean(inv.opts.quiet),
