@@ -21,6 +21,7 @@ import {
   utimesSync,
   writeSync,
 } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join, normalize } from "node:path";
 import { mkdir as mkdirAsync, symlink as symlinkAsync } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
@@ -55,6 +56,8 @@ export interface CheckoutOptions {
   unionIdentical?: boolean;
   /** Process Docker/OCI `.wh.` whiteouts and `.wh..wh..opq` opaque directories. */
   whiteouts?: boolean;
+  /** `--process-passthrough-whiteouts`: `.ostree-wh.NAME` files become overlayfs whiteouts NAME (character devices 0:0). */
+  processPassthroughWhiteouts?: boolean;
   /** `-C`: never hardlink. Also leaves directory mtimes as they are. */
   forceCopy?: boolean;
   /** `-z`: accepted for compatibility; ostree 2022.7 copies zero-sized files always. */
@@ -95,6 +98,7 @@ interface Ctx {
   user: boolean;
   overwrite: OverwriteMode;
   whiteouts: boolean;
+  passthroughWhiteouts: boolean;
   forceCopy: boolean;
   requireHardlinks: boolean;
   dirMask: number;
@@ -164,6 +168,7 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     user: !!options.userMode || repo.mode === "bare-user-only",
     overwrite,
     whiteouts: !!options.whiteouts,
+    passthroughWhiteouts: !!options.processPassthroughWhiteouts,
     forceCopy: !!options.forceCopy,
     requireHardlinks: !!options.requireHardlinks,
     dirMask: repo.mode === "bare-user-only" || options.bareuseronlyDirs ? 0o775 : 0o7777,
@@ -369,6 +374,13 @@ function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel
     rmRf(join(dir, target));
     return;
   }
+  if (ctx.passthroughWhiteouts && !isSymlink && name.startsWith(OVERLAY_WHITEOUT_PREFIX)) {
+    const target = name.slice(OVERLAY_WHITEOUT_PREFIX.length);
+    if (!target) throw new CheckoutError(`Invalid empty overlayfs whiteout '${target}'`);
+    validateName(target, `whiteout ${rel}`);
+    checkoutOverlayWhiteout(ctx, p, childPath(dir, target));
+    return;
+  }
   const zerosized = !isSymlink && p.size === 0;
   const unreadable = ctx.user && !isSymlink && (p.meta.mode & 0o400) === 0;
 
@@ -394,6 +406,52 @@ function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel
     }
   }
   return afterLink(ctx, p, dir, dest, name, isSymlink, zerosized, unreadable);
+}
+
+const OVERLAY_WHITEOUT_PREFIX = ".ostree-wh.";
+
+/**
+ * _checkout_overlayfs_whiteout_at: an overlayfs whiteout (character device 0:0)
+ * with the file's permissions and, outside user mode, its xattrs and owner. An
+ * existing destination follows the overwrite mode as in ostree. Node has no
+ * mknod(2), so mknod(1) makes the device.
+ */
+function checkoutOverlayWhiteout(ctx: Ctx, p: Probed, dest: string): void {
+  const { meta } = p;
+  const perms = meta.mode & 0o7777;
+  const xattrs = objectXattrs(ctx, p);
+  const existing = lstatSync(dest, { throwIfNoEntry: false });
+  if (existing) {
+    if (ctx.overwrite === "none") throw errnoError("Creating whiteout char device", Object.assign(new Error("exists"), { code: "EEXIST" }));
+    if (ctx.overwrite === "union-add") return;
+    if (ctx.overwrite === "union-identical") {
+      if (!(ctx.disableXattrs || ctx.repo.mode === "bare-user-only") && !sameXattrs(getXattrsSync(dest), xattrs)) {
+        throw new CheckoutError(`existing destination file ${dest} xattrs don't match`);
+      }
+      if (!ctx.user) {
+        if (existing.gid !== meta.gid) throw new CheckoutError(`existing destination file ${dest} does not match gid ${meta.gid}`);
+        if (existing.uid !== meta.uid) throw new CheckoutError(`existing destination file ${dest} does not match uid ${meta.uid}`);
+        if ((existing.mode & 0o7777) !== perms) throw new CheckoutError(`existing destination file ${dest} does not match mode ${meta.mode.toString(8)}`);
+      }
+      return;
+    }
+    unlinkSync(dest);
+  }
+  // mknod(1) -m sets the mode exactly; mknodat(2) in ostree is subject to the umask, which only user mode keeps.
+  const mode = ctx.user ? perms & ~process.umask() : perms;
+  const r = spawnSync("mknod", ["-m", mode.toString(8), dest, "c", "0", "0"], { encoding: "utf8" });
+  if (r.status !== 0) throw new CheckoutError(`Creating whiteout char device: ${(r.stderr || r.error?.message || "mknod failed").trim()}`);
+  if (!ctx.user) {
+    if (xattrs.length) setXattrsSync(dest, xattrs);
+    lchownSync(dest, meta.uid, meta.gid);
+    // After chown, which clears setuid/setgid bits.
+    chmodSync(dest, perms);
+  }
+  ctx.stats.copied++;
+}
+
+function sameXattrs(a: Xattrs, b: Xattrs): boolean {
+  return a.length === b.length && a.every(([n, v], i) => n === b[i]![0] && Buffer.compare(Buffer.from(v), Buffer.from(b[i]![1])) === 0);
 }
 
 function cachePath(ctx: Ctx, checksum: string): string {

@@ -14,10 +14,10 @@ function parseBoolean(value: string): boolean {
 async function checkoutOptions(inv: Invocation, subpath: string | undefined): Promise<CheckoutOptions> {
   const o = inv.opts;
   if (o["selinux-policy"] || o["selinux-prefix"]) throw new CliError("SELinux labeling is not supported by ostree-ts");
-  if (o["process-passthrough-whiteouts"]) throw new CliError("--process-passthrough-whiteouts needs mknod, which ostree-ts cannot do");
   const atPath = !!(
     o["disable-cache"] || o.whiteouts || o["require-hardlinks"] || o["union-add"] || o["force-copy"] ||
-    o["force-copy-zerosized"] || o["bareuseronly-dirs"] || o["union-identical"] || o["skip-list"]
+    o["force-copy-zerosized"] || o["bareuseronly-dirs"] || o["union-identical"] || o["skip-list"] ||
+    o["process-passthrough-whiteouts"]
   );
   const opts: CheckoutOptions = {
     userMode: !!o["user-mode"],
@@ -35,6 +35,7 @@ async function checkoutOptions(inv: Invocation, subpath: string | undefined): Pr
       unionAdd: !!o["union-add"],
       unionIdentical: !!o["union-identical"],
       whiteouts: !!o.whiteouts,
+      processPassthroughWhiteouts: !!o["process-passthrough-whiteouts"],
       requireHardlinks: !!o["require-hardlinks"],
       forceCopy: !!o["force-copy"],
       forceCopyZerosized: !!o["force-copy-zerosized"],
