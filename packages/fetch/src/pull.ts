@@ -12,6 +12,7 @@ import {
   isRegular,
   KeyFile,
   ObjectNotFoundError,
+  isSymlink,
   ObjectType,
   objectTypeName,
   readRef,
@@ -607,15 +608,18 @@ class Puller {
         return;
       }
     }
-    // Local source with the same mode: hardlink, as ostree's import does; --untrusted
+    // Local source with the same mode, or bare-user into bare-user-only (regular files only: bare-user
+    // stores symlinks as files): hardlink, as ostree's import does; --untrusted
     // and --bareuseronly-files read the object first (checksum, modes) and link it only if it passes.
-    if (this.source instanceof LocalSource && this.source.repo.mode === repo.mode) {
+    const local = this.source instanceof LocalSource ? this.source : null;
+    const conversion = local?.repo.mode === "bare-user" && repo.mode === "bare-user-only";
+    if (local && (local.repo.mode === repo.mode || (conversion && !isSymlink((await local.repo.openContent(checksum)).meta)))) {
       let checked: FetchedContent | null = null;
       if (this.o.untrusted || this.o.bareuseronlyFiles) {
-        checked = await this.source.getContent(checksum, repo.tmpDir, Boolean(this.o.untrusted));
+        checked = await local.getContent(checksum, repo.tmpDir, Boolean(this.o.untrusted));
         if (this.o.bareuseronlyFiles || repo.mode === "bare-user-only") checkBareUserOnly(checksum, checked.meta);
       }
-      if (await repo.linkObjectFrom(this.source.repo, checksum, ObjectType.File)) {
+      if (await repo.linkObjectFrom(local.repo, checksum, ObjectType.File)) {
         if (checked?.payloadPath) await rm(checked.payloadPath, { force: true });
         this.progress.fetchedContent++;
         return;
