@@ -1,4 +1,5 @@
 import { encode } from "./encode.js";
+import { readUntrusted } from "./lenient.js";
 import { GVariantDecodeError, GVariantNormalFormError, GVariantTypeError } from "./errors.js";
 import { alignUp, isObjectPath, isSignature, offsetWidth, parseType, typeDepth, type TypeNode } from "./types.js";
 import type { ByteOrder, Value } from "./values.js";
@@ -15,6 +16,12 @@ export interface DecodeOptions {
   byteOrder?: ByteOrder;
   /** Require normal form (as ostree does for its metadata objects). Default true. */
   strict?: boolean;
+  /**
+   * "glib-lenient": read untrusted bytes as GLib does (see readUntrusted):
+   * nothing throws for bad data, invalid parts read as GLib's defaults, and
+   * `strict` is ignored.
+   */
+  mode?: "glib-lenient";
 }
 
 class Reader {
@@ -184,8 +191,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * be in normal form, checked by re-encoding and comparing.
  */
 export function decode(type: string, bytes: Uint8Array, options: DecodeOptions = {}): Value {
-  const node = parseType(type);
   const order = options.byteOrder ?? "le";
+  if (options.mode === "glib-lenient") return readUntrusted(type, bytes, order);
+  const node = parseType(type);
   const value = read(new Reader(bytes, order === "le"), node, 0, bytes.length, 0);
   if (options.strict ?? true) {
     if (!sameBytes(encode(type, value, order), bytes)) {

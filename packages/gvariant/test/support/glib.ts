@@ -40,6 +40,7 @@ export function describeGlib(name: string, fn: () => void): void {
 export type OracleJob =
   | { op: "build"; type: string; value: unknown }
   | { op: "frombytes"; type: string; hex: string }
+  | { op: "normalform"; type: string; hex: string }
   | { op: "parse"; type?: string | null; text: string };
 
 export interface OracleResult {

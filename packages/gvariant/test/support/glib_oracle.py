@@ -97,6 +97,9 @@ def run(job):
         if op == "frombytes":
             v = GLib.Variant.new_from_bytes(GLib.VariantType.new(job["type"]), GLib.Bytes.new(bytes.fromhex(job["hex"])), False)
             return {"normal": v.is_normal_form()}
+        if op == "normalform":
+            v = GLib.Variant.new_from_bytes(GLib.VariantType.new(job["type"]), GLib.Bytes.new(bytes.fromhex(job["hex"])), False)
+            return {"hex": bytes(v.get_normal_form().get_data_as_bytes().get_data()).hex()}
         if op == "parse":
             t = None if job.get("type") is None else GLib.VariantType.new(job["type"])
             return describe(GLib.Variant.parse(t, job["text"], None, None))
