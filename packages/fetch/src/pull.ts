@@ -7,7 +7,6 @@ import {
   decodeCommit,
   decodeDirMeta,
   decodeDirTree,
-  decodeMetadataDict,
   isChecksum,
   isRegular,
   KeyFile,
@@ -29,7 +28,7 @@ import {
   type MetadataDict,
   type RefNamespace,
 } from "@ostree-ts/objstore";
-import { encode } from "@ostree-ts/gvariant";
+import { encode, normalForm, readUntrusted, type Value, type Variant } from "@ostree-ts/gvariant";
 import {
   commitmetaKey,
   decodeDeltaIndex,
@@ -58,6 +57,11 @@ import { Remotes, type Remote } from "./remotes.js";
 import { MIRRORLIST_PREFIX, openMirrored } from "./mirrorlist.js";
 import { checkDigest, fetchedChecksum, HttpSource, LocalSource, type FetchedContent, type PullSource } from "./source.js";
 import { parseSummary, summaryBoolean, summaryString, type ParsedSummary } from "./summary.js";
+
+/** Detached metadata read the GLib way: it is not checksummed, so bad bytes read as defaults (and then hold no signatures). */
+function untrustedMetadataDict(bytes: Uint8Array): MetadataDict {
+  return (readUntrusted("a{sv}", bytes) as Value[][]).map((e) => [e[0] as string, e[1] as Variant] as const);
+}
 
 export interface PullOptions {
   /** Refs (`ref`, `ref@CHECKSUM`) or bare commit checksums; empty = the remote's `branches` (or all refs with `mirror`). */
@@ -211,15 +215,17 @@ class Puller {
     return Boolean(this.o.untrusted);
   }
 
-  /** Detached metadata, verified as a normal-form `a{sv}`; null when the remote has none. */
+  /** Detached metadata as ostree stores it; null when the remote has none. */
   private async fetchCommitMeta(checksum: string): Promise<Uint8Array | null> {
     this.progress.requestedMetadata++;
     const bytes = await this.source.getMetadata(ObjectType.CommitMeta, checksum);
     // ostree counts the (optional) detached-metadata request as a fetched metadata object.
     if (this.source.kind === "http") this.progress.fetchedMetadata++;
     if (bytes === null) return null;
-    decodeMetadataDict(bytes, checksum);
-    return bytes;
+    // ostree reads fetched detached metadata as untrusted GVariant data, which
+    // never fails, and writes its normal form (garbage becomes default
+    // entries); from a local repo it reads the file as trusted and copies it.
+    return this.source.kind === "http" ? normalForm("a{sv}", bytes) : bytes;
   }
 
   private async verifySignatures(checksum: string, detached: Uint8Array | null, commitData?: Uint8Array): Promise<void> {
@@ -227,7 +233,7 @@ class Puller {
       if (!detached) throw new SignVerifyError(`Commit ${checksum}: Can't verify commit without detached metadata`);
       const data = commitData ?? (await this.repo.loadMetadataBytes(ObjectType.Commit, checksum));
       try {
-        await verifyWithEngines(this.signVerifiers, data, decodeMetadataDict(detached, checksum), "commit");
+        await verifyWithEngines(this.signVerifiers, data, untrustedMetadataDict(detached), "commit");
       } catch (e) {
         if (e instanceof SignVerifyError) throw new SignVerifyError(`Commit ${checksum}: ${e.message}`);
         throw e;
@@ -239,7 +245,7 @@ class Puller {
     try {
       await verifyCommitSignatures(this.repo, remote, checksum, {
         commitData,
-        detached: detached ? decodeMetadataDict(detached, checksum) : null,
+        detached: detached ? untrustedMetadataDict(detached) : null,
         remotesConfigDir: this.o.remotesConfigDir,
       });
     } catch (e) {
