@@ -33,7 +33,8 @@ ${namespaces.map((n) => `const ${n} = ${table};`).join("\n")}
 parentPort.on("message", ({ id, oldBuf, newBuf }) => {
   try {
     const patch = ${bsdiffCore.name}(oldBuf, newBuf);
-    const out = patch.byteOffset === 0 && patch.byteLength === patch.buffer.byteLength ? patch : patch.slice();
+    // The view (with its ≤ 1/16 slack) is transferred as is rather than trimmed by a copy.
+    const out = patch.byteOffset === 0 ? patch : patch.slice();
     parentPort.postMessage({ id, patch: out }, [out.buffer]);
   } catch (e) {
     parentPort.postMessage({ id, error: String(e && e.stack || e) });

@@ -30,6 +30,9 @@ import { DELTAPART_VERSION, encodeSuperblock, endiannessEntry, type DeltaObject,
 
 const MB = 1000 * 1000;
 
+/** Compressed payloads up to this size (bytes) may be bsdiff'ed when rollsum finds nothing. */
+const COMPRESSED_BSDIFF_MAX = 1024 * 1024;
+
 export interface GenerateOptions {
   /** FROM commit, or null for a scratch (`--empty`) delta. */
   from: string | null;
@@ -368,17 +371,21 @@ async function generateWithSpool(repo: Repo, options: GenerateOptions, spool: st
   // The decisions read every pair anyway; a worker left idle by them gets the pair in hand
   // instead of it being read again later. Those patches wait for the in-order stream, so
   // their total (≈ the new files' sizes) is capped.
-  const prestartCap = extended ? 32 * 1024 * 1024 : 0;
+  const prestartCap = 32 * 1024 * 1024;
   let prestarted = 0;
   for (const m of matches) {
     const [a, b] = await Promise.all([readData(m.from.checksum), readData(m.to.checksum)]);
     // Payloads compressed under an uninformative name (e.g. initramfs.img) are recognised by their magic.
     const compressed = m.compressed || (extended && (isCompressedData(a) || isCompressedData(b)));
     const r = computeRollsumMatches(a, b, { keying: extended ? "content" : "ostree" });
-    const canBsdiff = !compressed && useBsdiff && m.from.size + m.to.size <= maxBsdiff && bsdiffMemoryEstimate(m.from.size, m.to.size) <= budget;
+    // Compressed payloads share only byte-identical runs with their old version. Rollsum finds
+    // those in large files; in small ones (man pages, changelogs) its ~8 KiB chunks miss the
+    // shared head (a gzip stream is identical up to the first changed byte), which bsdiff finds
+    // cheaply; a patch that does not beat the whole file is dropped when it is emitted.
+    const canBsdiff = (!compressed || m.to.size <= COMPRESSED_BSDIFF_MAX) && useBsdiff && m.from.size + m.to.size <= maxBsdiff && bsdiffMemoryEstimate(m.from.size, m.to.size) <= budget;
     // ostree takes rollsum whenever half the chunks match; the literal rest can
     // still be most of the file, which bsdiff would shrink to a few bytes.
-    // Compressed payloads: any identical chunk is a gain, nothing else is.
+    // Compressed payloads: any identical chunk is a gain.
     const rollsumGood = compressed ? r.matchSize > 0 : r.worthwhile && (!extended || !canBsdiff || b.length - r.matchSize <= b.length / 8);
     if (rollsumGood) {
       log(`rollsum for ${m.from.checksum} -> ${m.to.checksum}; crcs=${r.crcMatches} bufs=${r.bufMatches} total=${r.total} matchsize=${r.matchSize}`);

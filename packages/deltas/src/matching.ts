@@ -16,8 +16,10 @@
  * except byte-identical runs, which rollsum finds cheaply (e.g. the unchanged
  * head of a deterministic initramfs.img); bsdiff's approximate matches mean
  * nothing there and cost ~10 bytes of memory per input byte. The generator
- * therefore uses rollsum for them when any chunk matches and sends them whole
- * otherwise — never bsdiff. ostree never pairs `.xz`/`.bz2` and bsdiffs the rest.
+ * therefore uses rollsum for them when any chunk matches, else bsdiff for small
+ * ones (a shared head shorter than rollsum's chunks; kept only if it beats the
+ * whole file), else sends them whole. ostree never pairs `.xz`/`.bz2` and
+ * bsdiffs the rest.
  */
 
 export interface TreeFile {

@@ -15,7 +15,7 @@ function v1(): Tree {
         "libfoo.so.1.2": noise(40_000, 7),
         modules: { "6.1.0-50-amd64": { kernel: { "a.ko": text(30_000, 11), "b.ko.xz": noise(8000, 12) } } },
       },
-      share: { "big.dat": big, "readme.txt": "hello world\n", link: { link: "../bin/tool" } },
+      share: { "big.dat": big, "readme.txt": "hello world\n", "notes.gz": noise(4000, 51), link: { link: "../bin/tool" } },
     },
   };
 }
@@ -42,6 +42,11 @@ function v2(): Tree {
   big.set(text(64, 99), 150_000);
   share["big.dat"] = big;
   share["readme.txt"] = "hello there world\n";
+  // A small "compressed" file whose head is unchanged (as a gzip stream up to its first change).
+  const notes = new Uint8Array(4000);
+  notes.set((share["notes.gz"] as Uint8Array).subarray(0, 2500));
+  notes.set(noise(1500, 42), 2500);
+  share["notes.gz"] = notes;
   share["new.txt"] = text(2000, 17);
   share.link2 = { link: "readme.txt" };
   return t;
@@ -69,6 +74,8 @@ describe("generate → apply (in-process, every repo mode)", () => {
     expect(byPath.get("/usr/lib/modules/6.1.0-56-amd64/kernel/a.ko")!.fromPath).toBe("/usr/lib/modules/6.1.0-50-amd64/kernel/a.ko");
     expect(byPath.get("/usr/lib/modules/6.1.0-56-amd64/kernel/b.ko.xz")!.strategy).toBe("new"); // unrelated noise: no chunk matches
     expect(byPath.get("/usr/share/link2")!.strategy).toBe("symlink");
+    // Too small for a rollsum chunk to match, but its shared head makes a patch worth keeping.
+    expect(byPath.get("/usr/share/notes.gz")!.strategy).toBe("bsdiff");
     expect(await listDeltas(src)).toEqual([`${c1}-${c2}`]);
     const { superblock } = await readRepoSuperblock(src, `${c1}-${c2}`);
     expect(superblock.timestamp).toBe(1700000000);
