@@ -254,6 +254,16 @@ class Puller {
     }
   }
 
+  /** ostree's verify_bindings: the commit's ref and collection bindings must cover the ref it was requested as. */
+  private checkBindings(checksum: string, ref: string | null, commit: Commit): void {
+    if (this.o.disableVerifyBindings) return;
+    try {
+      verifyBindings(this.collectionId, ref, commit);
+    } catch (e) {
+      throw new PullError(`Commit ${checksum}: ${(e as Error).message}`);
+    }
+  }
+
   private async fetchMetadataObject(type: ObjectType, checksum: string): Promise<Uint8Array> {
     this.progress.requestedMetadata++;
     for (const lc of this.localcache) {
@@ -295,6 +305,9 @@ class Puller {
     if (have) {
       commit = await repo.readCommit(checksum);
       if (!this.verifiedCommits.has(checksum)) await this.verifySignatures(checksum, detached);
+      // As ostree's scan of a commit it already has: pulling a ref to a commit
+      // bound to other refs fails even when the commit came under its own ref.
+      this.checkBindings(checksum, ref, commit);
     } else {
       let bytes: Uint8Array;
       try {
@@ -306,13 +319,7 @@ class Puller {
       }
       commit = decodeCommit(bytes, checksum);
       await this.verifySignatures(checksum, detached, bytes);
-      if (!this.o.disableVerifyBindings) {
-        try {
-          verifyBindings(this.collectionId, ref, commit);
-        } catch (e) {
-          throw new PullError(`Commit ${checksum}: ${(e as Error).message}`);
-        }
-      }
+      this.checkBindings(checksum, ref, commit);
       if (this.o.dryRun) return;
       await repo.markCommitPartial(checksum);
       await this.storeMetadata(ObjectType.Commit, bytes, checksum);
@@ -443,13 +450,7 @@ class Puller {
     if (!haveTo) {
       const commit = decodeCommit(sb.commit, to);
       await this.verifySignatures(to, detached, sb.commit);
-      if (!this.o.disableVerifyBindings) {
-        try {
-          verifyBindings(this.collectionId, ref, commit);
-        } catch (e) {
-          throw new PullError(`Commit ${to}: ${(e as Error).message}`);
-        }
-      }
+      this.checkBindings(to, ref, commit);
       await this.repo.markCommitPartial(to);
     }
     this.verifiedCommits.add(to);
@@ -908,12 +909,18 @@ export async function pull(repo: Repo, remoteName: string, o: PullOptions = {}):
       gpgVerifySummary,
       signVerifiers,
       signVerifiersSummary,
-      collectionId: remote!.collectionId ?? null,
+      collectionId: sourceCollectionId(source, remote!.collectionId),
       refNamespace: (ref) => (o.mirror ? { kind: "heads" } : { kind: "remote", remote: remoteName }),
     });
   } finally {
     await source.close();
   }
+}
+
+/** ostree's get_remote_repo_collection_id: bindings are checked against a local source repo's own collection ID, else the remote's; empty means none. */
+function sourceCollectionId(source: PullSource, configured: string | null | undefined): string | null {
+  if (source instanceof LocalSource) return source.repo.config.getString("core", "collection-id") || null;
+  return configured || null;
 }
 
 export interface PullLocalOptions extends PullOptions {
@@ -936,7 +943,7 @@ export async function pullLocal(repo: Repo, srcPath: string, o: PullLocalOptions
     remoteName: null,
     gpgVerify: o.gpgVerify ?? false,
     gpgVerifySummary: o.gpgVerifySummary ?? false,
-    collectionId: null,
+    collectionId: sourceCollectionId(source, null),
     refNamespace: () => (o.remote ? { kind: "remote", remote: o.remote } : { kind: "heads" }),
     localRefs: true,
   });
