@@ -19,13 +19,16 @@ import {
   symlinkSync,
   unlinkSync,
   utimesSync,
+  write,
   writeSync,
+  fsync as fsyncCb,
 } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join, normalize } from "node:path";
 import { mkdir as mkdirAsync, symlink as symlinkAsync } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
-import { createInflateRaw, inflateRawSync } from "node:zlib";
+import { promisify } from "node:util";
+import { createInflateRaw, inflateRaw, inflateRawSync } from "node:zlib";
 import { listAttributesSync } from "@napi-rs/xattr";
 import { S_IFLNK, S_IFMT, S_IFREG, type DirMeta, type DirTree, type Repo, type Xattrs } from "@ostree-ts/objstore";
 import { DevInoCache } from "./devino.js";
@@ -114,10 +117,8 @@ interface Ctx {
   metas: Map<string, DirMeta>;
   /** uncompressed-objects-cache/XX directories known to exist. */
   cacheDirs: Set<string>;
-  /** Threadpool mkdirs and symlinks; undefined with whiteouts, whose removals must follow ostree's order exactly. */
+  /** Threadpool mkdirs, symlinks and archive inflates; undefined with whiteouts, whose removals must follow ostree's order exactly. */
   pool: Limiter | undefined;
-  /** The current directory's calls still in flight on the pool: settled before its metadata goes on. */
-  background: Promise<void>[];
 }
 
 /** Threadpool calls in flight: libuv has four threads, and the machines this runs on often two cores. */
@@ -144,10 +145,13 @@ function normalizeOverwrite(o: CheckoutOptions): OverwriteMode {
  * symlinks). An interrupted checkout leaves a partial tree (directories may
  * still be mode 0700); rerunning with `union` completes it.
  *
- * Like ostree, the walk is sequential and its filesystem calls synchronous:
- * they are tiny metadata operations, and a threadpool round trip each cost
- * more than the calls themselves. Only payloads over 1 MiB from archive
- * repos are inflated by a stream, so memory stays flat in file size.
+ * Like ostree's, the walk is sequential, and its cheap calls (lstat, link,
+ * reading headers) are synchronous: a threadpool round trip would cost more
+ * than they do. What costs the kernel or zlib real work (mkdir, symlink,
+ * inflating and writing archive payloads) goes to a small bounded pool so it
+ * overlaps with the walk; a directory's metadata goes on once its entries
+ * are done. Payloads over 1 MiB are inflated by a stream, so memory stays
+ * flat in file and tree size.
  */
 export async function checkout(repo: Repo, rev: string, destination: string, options: CheckoutOptions = {}): Promise<CheckoutStats> {
   const overwrite = normalizeOverwrite(options);
@@ -183,7 +187,6 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     metas: new Map(),
     cacheDirs: new Set(),
     pool: options.whiteouts ? undefined : new Limiter(POOL_SIZE),
-    background: [],
   };
 
   if (resolved.kind === "file") {
@@ -197,7 +200,6 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     }
     ctx.filter = undefined;
     await checkoutFile(ctx, normalizedDir(destination), resolved.name, resolved.checksum, `/${resolved.name}`);
-    await Promise.all(ctx.background);
     return ctx.stats;
   }
   try {
@@ -243,11 +245,19 @@ async function checkoutDir(
   // Without whiteouts nothing in this directory can remove a subdirectory, so
   // their mkdirs go to the threadpool now and overlap with the files below.
   const kids = ctx.pool ? tree.dirs.map((d) => startDir(ctx, childPath(base, d.name), d.meta, `${rel}${d.name}/`)) : undefined;
+  // This directory's files still in flight on the pool: settled before its metadata goes on.
   const background: Promise<void>[] = [];
-  ctx.background = background;
   for (const f of tree.files) {
     const pending = checkoutFile(ctx, base, f.name, f.checksum, rel + f.name);
-    if (pending) await pending;
+    if (!pending) continue;
+    if (!ctx.pool) {
+      await pending;
+      continue;
+    }
+    // Entries of one directory have distinct names: their copies can overlap; the directory's metadata waits for them.
+    pending.catch(() => {});
+    background.push(pending);
+    if (ctx.pool.full) await ctx.pool.room();
   }
   for (let i = 0; i < tree.dirs.length; i++) {
     const d = tree.dirs[i]!;
@@ -619,6 +629,10 @@ function unpackToCache(ctx: Ctx, p: Probed, cached: string): Promise<void> | und
   });
 }
 
+const inflateRawAsync = promisify(inflateRaw);
+const writeAsync = promisify(write);
+const fsyncAsync = promisify(fsyncCb);
+
 /** One buffer for the rare synchronous read/write loop (bare objects with fsync). */
 let copyBuf: Buffer | undefined;
 
@@ -644,7 +658,14 @@ function writePayload(ctx: Ctx, p: Probed, path: string, flags: number, fsync: b
         // A probe without the payload (an uncompressed-cache miss) leaves it to be read here.
         const raw = p.raw ?? readFileSync(p.objectPath);
         // One output buffer of the known size instead of 16 KiB chunks concatenated.
-        writeAllSync(fd, inflateRawSync(raw.subarray(p.payloadOffset), { chunkSize: Math.max(p.size, 64) }));
+        const opts = { chunkSize: Math.max(p.size, 64) };
+        if (ctx.pool) {
+          // Inflate, write and fsync on the threadpool: the walk goes on meanwhile. `raw` may be the probes' shared buffer.
+          const input = p.raw ? Buffer.from(raw.subarray(p.payloadOffset)) : raw.subarray(p.payloadOffset);
+          closeLater = true;
+          return ctx.pool.run(() => inflateWriteAsync(fd, input, opts, fsync)).finally(() => closeSync(fd));
+        }
+        writeAllSync(fd, inflateRawSync(raw.subarray(p.payloadOffset), opts));
       } else {
         closeLater = true;
         return streamArchivePayload(p, fd, fsync).finally(() => closeSync(fd));
@@ -654,6 +675,13 @@ function writePayload(ctx: Ctx, p: Probed, path: string, flags: number, fsync: b
   } finally {
     if (!closeLater) closeSync(fd);
   }
+}
+
+async function inflateWriteAsync(fd: number, input: Buffer, opts: { chunkSize: number }, fsync: boolean): Promise<void> {
+  const out = await inflateRawAsync(input, opts);
+  let off = 0;
+  while (off < out.length) off += (await writeAsync(fd, out, off, out.length - off)).bytesWritten;
+  if (fsync) await fsyncAsync(fd);
 }
 
 function writeAllSync(fd: number, buf: Uint8Array): void {
@@ -699,10 +727,7 @@ function objectXattrs(ctx: Ctx, p: Probed): Xattrs {
 function copyOut(ctx: Ctx, p: Probed, dir: string, dest: string, name: string, mode: number): Promise<void> | undefined {
   const { meta } = p;
   const xattrs = objectXattrs(ctx, p);
-  if ((meta.mode & S_IFMT) === S_IFLNK) {
-    copySymlink(ctx, p, dest, name, xattrs);
-    return;
-  }
+  if ((meta.mode & S_IFMT) === S_IFLNK) return copySymlink(ctx, p, dest, name, xattrs);
 
   const finalMode = (ctx.user ? mode & ~0o6000 : mode) & 0o7777;
   const finish = (path: string) => {
@@ -741,7 +766,7 @@ function copyOut(ctx: Ctx, p: Probed, dir: string, dest: string, name: string, m
   return copyUnion(ctx, p, dir, dest, finish, excl);
 }
 
-function copySymlink(ctx: Ctx, p: Probed, dest: string, name: string, xattrs: Xattrs): void {
+function copySymlink(ctx: Ctx, p: Probed, dest: string, name: string, xattrs: Xattrs): Promise<void> | undefined {
   const { meta } = p;
   const target = meta.symlinkTarget;
   const owned = () => {
@@ -753,17 +778,9 @@ function copySymlink(ctx: Ctx, p: Probed, dest: string, name: string, xattrs: Xa
   };
   if (ctx.pool && ctx.overwrite === "none") {
     // Nothing else in the walk depends on this link until its directory is finished.
-    const done = ctx.pool
-      .run(() => symlinkAsync(target, dest))
-      .then(owned, (e: unknown) => {
-        throw errnoError("symlinkat", e);
-      })
-      .catch((e: unknown) => {
-        throw prefixError(`Copy checkout of ${p.checksum} to ${name}`, e);
-      });
-    done.catch(() => {});
-    ctx.background.push(done);
-    return;
+    return ctx.pool.run(() => symlinkAsync(target, dest)).then(owned, (e: unknown) => {
+      throw errnoError("symlinkat", e);
+    });
   }
   try {
     symlinkSync(target, dest);

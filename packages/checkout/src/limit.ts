@@ -10,6 +10,7 @@ export class Limiter {
   private active = 0;
   private readonly queue: Array<() => void> = [];
   private readonly settled: Array<() => void> = [];
+  private readonly roomWaiters: Array<() => void> = [];
 
   constructor(readonly limit: number) {}
 
@@ -23,6 +24,7 @@ export class Limiter {
     const done = () => {
       this.active--;
       const next = this.queue.shift();
+      if (this.queue.length <= this.limit) for (const r of this.roomWaiters.splice(0)) r();
       if (next) next();
       else if (this.active === 0) for (const r of this.settled.splice(0)) r();
     };
@@ -34,6 +36,17 @@ export class Limiter {
     }
     p.then(done, done);
     return p;
+  }
+
+  /** More calls are waiting than run at once: a producer should wait for room() before queueing more. */
+  get full(): boolean {
+    return this.queue.length > this.limit;
+  }
+
+  /** Resolves once no more calls wait than run at once, so work (and its buffers) cannot pile up in the queue. */
+  room(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((r) => this.roomWaiters.push(r));
   }
 
   /** Resolves once nothing is queued or in flight (after a failure, so no call outlives the checkout). */
