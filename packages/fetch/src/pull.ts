@@ -344,12 +344,16 @@ class Puller {
    * commit object by object. `from` is the local value of the ref.
    */
   pullTarget(to: string, ref: string | null, from: string | null, depth: number): Promise<void> {
-    let p = this.targetsDone.get(to);
+    const p = this.targetsDone.get(to);
     if (!p) {
-      p = this.doPullTarget(to, ref, from, depth);
-      this.targetsDone.set(to, p);
+      const first = this.doPullTarget(to, ref, from, depth);
+      this.targetsDone.set(to, first);
+      return first;
     }
-    return p;
+    // ostree checks the bindings once per ref a commit is requested under, so
+    // a second ref to the same commit in one pull is checked too.
+    if (ref === null || this.o.dryRun || this.o.disableVerifyBindings) return p;
+    return p.then(async () => this.checkBindings(to, ref, await this.repo.readCommit(to)));
   }
 
   private async doPullTarget(to: string, ref: string | null, from: string | null, depth: number): Promise<void> {

@@ -52,6 +52,9 @@ describeInterop("ref and collection bindings on pull", () => {
     await pullLocal(repo, src, { refs: ["good"] });
     // "alias" points at the commit just pulled under "good": still refused.
     await expect(pullLocal(repo, src, { refs: ["alias"] })).rejects.toThrow(failures[2]![1](commits));
+    // Both refs in one pull: the commit is fetched once, each ref's binding is still checked.
+    const both = await Repo.init(join(tmp.path, "local-both"), { mode: "archive" });
+    await expect(pullLocal(both, src, { refs: ["good", "alias"] })).rejects.toThrow(failures[2]![1](commits));
     for (const [ref] of failures) await pullLocal(repo, src, { refs: [ref], disableVerifyBindings: true });
     expect((await listRefs(repo)).map((r) => r.refspec).sort()).toEqual(["alias", "good", "nocid", "othercid"]);
   });
