@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { cacheDir, writeJsonAtomic } from "@ostree-ts/test-images";
 import { runBench, type BenchResults } from "./harness.js";
@@ -87,6 +87,9 @@ function writeReports(res: BenchResults, rootDir: string, invocation: string, lo
   const md = join(rootDir, "BENCHMARKS.md");
   mkdirSync(dirname(svg), { recursive: true });
   writeFileSync(svg, deltaSvg(deltaRows(res), `Static delta sizes per strategy (${res.source} trees, log scale)`));
-  writeFileSync(md, benchmarksMarkdown(res, { svgPath: relative(rootDir, svg), invocation }));
+  // Figures measured by other scripts (tooling/bench/load.mjs) live in docs/bench-appendix-*.md.
+  const docs = join(rootDir, "docs");
+  const appendices = readdirSync(docs).filter((f) => /^bench-appendix-.*\.md$/.test(f)).sort().map((f) => readFileSync(join(docs, f), "utf8"));
+  writeFileSync(md, benchmarksMarkdown(res, { svgPath: relative(rootDir, svg), invocation, appendices }));
   log(`wrote ${md} and ${svg}`);
 }

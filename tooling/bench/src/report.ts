@@ -151,8 +151,12 @@ export function shortenPaths(s: string): string {
     .replace(/\/(?:[^\s/=]+\/)*test-images\/cache/g, "$IMAGES");
 }
 
-/** BENCHMARKS.md: machine, inputs, results table, delta sizes, exact commands. */
-export function benchmarksMarkdown(res: BenchResults, opts: { svgPath: string; invocation: string }): string {
+/**
+ * BENCHMARKS.md: machine, inputs, results table, delta sizes, exact commands,
+ * then `appendices` verbatim: figures measured outside `pnpm bench` (server
+ * load), kept in their own committed files so a regenerated report keeps them.
+ */
+export function benchmarksMarkdown(res: BenchResults, opts: { svgPath: string; invocation: string; appendices?: string[] }): string {
   const m = res.machine;
   const lines: string[] = [];
   lines.push("# Benchmarks: ostree-ts vs ostree");
@@ -210,5 +214,6 @@ export function benchmarksMarkdown(res: BenchResults, opts: { svgPath: string; i
     return [op.id, op.commands.map((c) => `\`${shortenPaths(c)}\``).join(" && "), notes];
   })));
   lines.push("");
+  for (const a of opts.appendices ?? []) lines.push(a.trimEnd(), "");
   return `${lines.join("\n")}\n`;
 }

@@ -117,6 +117,12 @@ describe("report", () => {
     expect(md).toContain("`ostree fsck --repo=$W/repo`");
     expect(md).toContain("![delta sizes per strategy](docs/bench-delta-sizes.svg)");
   });
+  it("appends the appendices verbatim after the exact commands", () => {
+    const md = benchmarksMarkdown(results, { svgPath: "s.svg", invocation: "pnpm bench", appendices: ["## Server load\n\n| a |\n", "## Other\n"] });
+    expect(md.indexOf("## Exact commands")).toBeLessThan(md.indexOf("## Server load"));
+    expect(md.indexOf("## Server load")).toBeLessThan(md.indexOf("## Other"));
+    expect(md.endsWith("## Other\n\n")).toBe(true);
+  });
 });
 
 describe("shortenPaths", () => {
