@@ -2,6 +2,7 @@ import { encode } from "./encode.js";
 import { readUntrusted } from "./lenient.js";
 import { GVariantDecodeError, GVariantNormalFormError, GVariantTypeError } from "./errors.js";
 import { alignUp, isObjectPath, isSignature, offsetWidth, parseType, typeDepth, type TypeNode } from "./types.js";
+import { readBasic } from "./basic.js";
 import type { ByteOrder, Value } from "./values.js";
 
 // GLib's G_VARIANT_MAX_RECURSION_DEPTH: a variant's contents may not take the
@@ -46,30 +47,7 @@ function read(r: Reader, node: TypeNode, start: number, end: number, depth: numb
   switch (node.kind) {
     case "basic": {
       if (size !== node.fixedSize) bad(node, start, `expected ${node.fixedSize} bytes, have ${size}`);
-      const dv = r.view;
-      switch (node.code) {
-        case "b":
-          // As g_variant_get_boolean(): any non-zero byte is true; strict mode rejects bytes > 1.
-          return dv.getUint8(start) !== 0;
-        case "y":
-          return dv.getUint8(start);
-        case "n":
-          return dv.getInt16(start, r.le);
-        case "q":
-          return dv.getUint16(start, r.le);
-        case "i":
-        case "h":
-          return dv.getInt32(start, r.le);
-        case "u":
-          return dv.getUint32(start, r.le);
-        case "x":
-          return dv.getBigInt64(start, r.le);
-        case "t":
-          return dv.getBigUint64(start, r.le);
-        case "d":
-          return dv.getFloat64(start, r.le);
-      }
-      break;
+      return readBasic(r.view, node.code, start, r.le);
     }
     case "string": {
       if (size === 0 || r.bytes[end - 1] !== 0) bad(node, start, "string is not NUL-terminated");

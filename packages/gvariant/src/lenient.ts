@@ -7,6 +7,7 @@
 // ported by behaviour, including its quirks (see the comments below).
 import { encode } from "./encode.js";
 import { alignUp, isObjectPath, isSignature, offsetWidth, parseType, typeDepth, type TypeNode } from "./types.js";
+import { readBasic } from "./basic.js";
 import type { ByteOrder, Value } from "./values.js";
 
 const MAX_RECURSION_DEPTH = 128;
@@ -156,31 +157,8 @@ function read(c: Ctx, node: TypeNode, start: number, size: number, depth: number
   if (start === NO_DATA && node.fixedSize !== 0) return read(zeroCtx(node), node, 0, node.fixedSize, depth);
   if (start === NO_DATA) size = 0;
   switch (node.kind) {
-    case "basic": {
-      const dv = c.view;
-      switch (node.code) {
-        case "b":
-          return dv.getUint8(start) !== 0;
-        case "y":
-          return dv.getUint8(start);
-        case "n":
-          return dv.getInt16(start, c.le);
-        case "q":
-          return dv.getUint16(start, c.le);
-        case "i":
-        case "h":
-          return dv.getInt32(start, c.le);
-        case "u":
-          return dv.getUint32(start, c.le);
-        case "x":
-          return dv.getBigInt64(start, c.le);
-        case "t":
-          return dv.getBigUint64(start, c.le);
-        case "d":
-          return dv.getFloat64(start, c.le);
-      }
-      break;
-    }
+    case "basic":
+      return readBasic(c.view, node.code, start, c.le);
     case "string": {
       const s = stringAt(c, start, size);
       if (node.code === "s") return s ?? "";
