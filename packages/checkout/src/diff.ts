@@ -64,14 +64,8 @@ async function readdirRaw(path: string): Promise<string[]> {
   return out;
 }
 
-/**
- * Compare a commit (left, "a") with a directory on disk (right, "b") the way
- * `ostree diff REV DIR` does: files by content checksum (including
- * ownership, mode and xattrs), directories by their dirmeta, and a change of
- * type as modified. Removed directories are listed once; added directories
- * are listed with everything below them.
- */
-export async function diffCommitToDir(repo: Repo, rev: string, dir: string, options: DiffOptions = {}): Promise<DiffResult> {
+/** The commit and directory sides of a commit/directory diff, checked as ostree does before it compares. */
+async function openCommitAndDir(repo: Repo, rev: string, dir: string, options: DiffOptions) {
   const commit = await resolveCommit(repo, rev);
   const c = await repo.readCommit(commit);
   const ignoreXattrs = !!options.noXattrs || repo.mode === "bare-user-only" || repo.config.getBoolean("core", "disable-xattrs", false);
@@ -80,6 +74,18 @@ export async function diffCommitToDir(repo: Repo, rev: string, dir: string, opti
   } catch (e) {
     throw errnoError(`Error when getting information for file “${dir}”`, e);
   }
+  return { c, ignoreXattrs };
+}
+
+/**
+ * Compare a commit (left, "a") with a directory on disk (right, "b") the way
+ * `ostree diff REV DIR` does: files by content checksum (including
+ * ownership, mode and xattrs), directories by their dirmeta, and a change of
+ * type as modified. Removed directories are listed once; added directories
+ * are listed with everything below them.
+ */
+export async function diffCommitToDir(repo: Repo, rev: string, dir: string, options: DiffOptions = {}): Promise<DiffResult> {
+  const { c, ignoreXattrs } = await openCommitAndDir(repo, rev, dir, options);
   const result: DiffResult = { modified: [], removed: [], added: [] };
 
   const localOwner = (st: { uid: number; gid: number }) => ({ uid: options.ownerUid ?? st.uid, gid: options.ownerGid ?? st.gid });
@@ -160,14 +166,7 @@ export async function diffCommitToDir(repo: Repo, rev: string, dir: string, opti
  * second tree, which is the commit.
  */
 export async function diffDirToCommit(dir: string, repo: Repo, rev: string, options: DiffOptions = {}): Promise<DiffResult> {
-  const commit = await resolveCommit(repo, rev);
-  const c = await repo.readCommit(commit);
-  const ignoreXattrs = !!options.noXattrs || repo.mode === "bare-user-only" || repo.config.getBoolean("core", "disable-xattrs", false);
-  try {
-    await lstat(dir);
-  } catch (e) {
-    throw errnoError(`Error when getting information for file “${dir}”`, e);
-  }
+  const { c, ignoreXattrs } = await openCommitAndDir(repo, rev, dir, options);
   const result: DiffResult = { modified: [], removed: [], added: [] };
 
   async function addTree(tree: string, commitPath: string): Promise<void> {
