@@ -25,7 +25,6 @@ import {
 } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join, normalize } from "node:path";
-import { mkdir as mkdirAsync, symlink as symlinkAsync } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createInflateRaw, inflateRaw, inflateRawSync } from "node:zlib";
@@ -145,12 +144,13 @@ function normalizeOverwrite(o: CheckoutOptions): OverwriteMode {
  * symlinks). An interrupted checkout leaves a partial tree (directories may
  * still be mode 0700); rerunning with `union` completes it.
  *
- * Like ostree's, the walk is sequential, and its cheap calls (lstat, link,
- * reading headers) are synchronous: a threadpool round trip would cost more
- * than they do. What costs the kernel or zlib real work (mkdir, symlink,
- * inflating and writing archive payloads) goes to a small bounded pool so it
- * overlaps with the walk; a directory's metadata goes on once its entries
- * are done. Payloads over 1 MiB are inflated by a stream, so memory stays
+ * Like ostree's, the walk is sequential, and its filesystem calls (lstat,
+ * link, mkdir, symlink, reading headers) are synchronous: measured on an idle
+ * machine, a threadpool round trip costs more than any of them (mkdir and
+ * symlink on the pool doubled checkout's wall and CPU time). Only inflating
+ * and writing archive payloads, real work for zlib, goes to a small bounded
+ * pool so it overlaps with the walk; a directory's metadata goes on once its
+ * entries are done. Payloads over 1 MiB are inflated by a stream, so memory stays
  * flat in file and tree size.
  */
 export async function checkout(repo: Repo, rev: string, destination: string, options: CheckoutOptions = {}): Promise<CheckoutStats> {
@@ -223,8 +223,7 @@ function dirMeta(ctx: Ctx, checksum: string): DirMeta {
 
 /**
  * One directory: create it, its files, then its subdirectories; its own
- * metadata goes on last, as ostree does. `made` is the subdirectory's mkdir
- * when its parent already started it (see startDir).
+ * metadata goes on last, as ostree does.
  */
 async function checkoutDir(
   ctx: Ctx,
@@ -233,18 +232,14 @@ async function checkoutDir(
   metaCsum: string,
   rel: string,
   isRoot: boolean,
-  made?: Promise<boolean | undefined>,
 ): Promise<void> {
   const tree = readDirTreeSync(ctx.repo, treeCsum);
   checkUniqueNames(tree, treeCsum);
   const meta = dirMeta(ctx, metaCsum);
-  const didExist = made ? await made : makeDirSync(ctx, path, tree, meta, rel, isRoot);
+  const didExist = makeDirSync(ctx, path, tree, meta, rel, isRoot);
   if (didExist === undefined) return;
 
   const base = isRoot ? normalizedDir(path) : path;
-  // Without whiteouts nothing in this directory can remove a subdirectory, so
-  // their mkdirs go to the threadpool now and overlap with the files below.
-  const kids = ctx.pool ? tree.dirs.map((d) => startDir(ctx, childPath(base, d.name), d.meta, `${rel}${d.name}/`)) : undefined;
   // This directory's files still in flight on the pool: settled before its metadata goes on.
   const background: Promise<void>[] = [];
   for (const f of tree.files) {
@@ -259,9 +254,8 @@ async function checkoutDir(
     background.push(pending);
     if (ctx.pool.full) await ctx.pool.room();
   }
-  for (let i = 0; i < tree.dirs.length; i++) {
-    const d = tree.dirs[i]!;
-    await checkoutDir(ctx, childPath(base, d.name), d.tree, d.meta, `${rel}${d.name}/`, false, kids?.[i]);
+  for (const d of tree.dirs) {
+    await checkoutDir(ctx, childPath(base, d.name), d.tree, d.meta, `${rel}${d.name}/`, false);
   }
   await Promise.all(background);
   finishDir(ctx, path, meta, didExist);
@@ -281,22 +275,6 @@ function makeDirSync(ctx: Ctx, path: string, tree: DirTree, meta: DirMeta, rel: 
     err = e;
   }
   return madeDir(ctx, path, meta, rel, isRoot, err);
-}
-
-/** makeDirSync on the threadpool, for a subdirectory (never the root, never with whiteouts). */
-function startDir(ctx: Ctx, path: string, metaCsum: string, rel: string): Promise<boolean | undefined> {
-  const meta = dirMeta(ctx, metaCsum);
-  if (ctx.filter && !ctx.filter(rel, { mode: meta.mode, uid: meta.uid, gid: meta.gid })) {
-    ctx.stats.skipped++;
-    return Promise.resolve(undefined);
-  }
-  const p = ctx.pool!.run(() => mkdirAsync(path, 0o700)).then(
-    () => madeDir(ctx, path, meta, rel, false, undefined),
-    (e: unknown) => madeDir(ctx, path, meta, rel, false, e),
-  );
-  // Awaited later by checkoutDir; until then (or if an earlier error ends the walk) a failure must not go unhandled.
-  p.catch(() => {});
-  return p;
 }
 
 /** After mkdir: an existing directory is entered only in union modes, and only if it is a real directory. */
@@ -776,12 +754,6 @@ function copySymlink(ctx: Ctx, p: Probed, dest: string, name: string, xattrs: Xa
     }
     ctx.stats.copied++;
   };
-  if (ctx.pool && ctx.overwrite === "none") {
-    // Nothing else in the walk depends on this link until its directory is finished.
-    return ctx.pool.run(() => symlinkAsync(target, dest)).then(owned, (e: unknown) => {
-      throw errnoError("symlinkat", e);
-    });
-  }
   try {
     symlinkSync(target, dest);
   } catch (e) {
