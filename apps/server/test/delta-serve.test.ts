@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
+import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestRepo, ostree, tempDir } from "@ostree-ts/interop";
 import { deltaIndexPath, generateDelta, partPath, superblockPath } from "@ostree-ts/deltas";
 import { Repo, updateSummary } from "@ostree-ts/objstore";
 import { pull } from "@ostree-ts/fetch";
@@ -32,11 +32,7 @@ describeInterop("static deltas served by ostree-ts-server", () => {
   beforeAll(async () => {
     tmp = tempDir("delta-serve-");
     tsrc = join(tmp.path, "tsrc");
-    ostree(["init", `--repo=${tsrc}`, "--mode=archive"]);
-    makeDeltaTestTree(join(tmp.path, "t1"), 1);
-    makeDeltaTestTree(join(tmp.path, "t2"), 2);
-    c1 = ostree(["commit", `--repo=${tsrc}`, "-b", "os/x86_64", "--no-xattrs", "--timestamp=2021-01-01T00:00:00Z", "-s", "v1", join(tmp.path, "t1")]).trim();
-    c2 = ostree(["commit", `--repo=${tsrc}`, "-b", "os/x86_64", "--no-xattrs", "--timestamp=2021-02-01T00:00:00Z", "-s", "v2", join(tmp.path, "t2")]).trim();
+    ({ c1, c2 } = makeDeltaTestRepo(tsrc, tmp.path));
     const ts = await Repo.open(tsrc);
     await generateDelta(ts, { from: c1, to: c2 });
     await generateDelta(ts, { from: null, to: c2 });

@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
+import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestRepo, ostree, tempDir } from "@ostree-ts/interop";
 import { deltaIndexPath, deltaName, partPath, superblockPath } from "@ostree-ts/deltas";
 import { fsck, readRef, Repo, type RepoMode } from "@ostree-ts/objstore";
 import { pull, Remotes } from "@ostree-ts/fetch";
@@ -32,11 +32,7 @@ describeInterop("static delta pulls", () => {
   beforeAll(async () => {
     tmp = tempDir("delta-pull-");
     osrc = join(tmp.path, "osrc");
-    ostree(["init", `--repo=${osrc}`, "--mode=archive"]);
-    makeDeltaTestTree(join(tmp.path, "t1"), 1);
-    makeDeltaTestTree(join(tmp.path, "t2"), 2);
-    c1 = ostree(["commit", `--repo=${osrc}`, "-b", "os/x86_64", "--no-xattrs", "--timestamp=2021-01-01T00:00:00Z", "-s", "v1", join(tmp.path, "t1")]).trim();
-    c2 = ostree(["commit", `--repo=${osrc}`, "-b", "os/x86_64", "--no-xattrs", "--timestamp=2021-02-01T00:00:00Z", "-s", "v2", join(tmp.path, "t2")]).trim();
+    ({ c1, c2 } = makeDeltaTestRepo(osrc, tmp.path));
     ostree(["static-delta", "generate", `--repo=${osrc}`, `--from=${c1}`, `--to=${c2}`]);
     ostree(["static-delta", "generate", `--repo=${osrc}`, "--empty", `--to=${c2}`, "--min-fallback-size=1"]);
     ostree(["summary", "-u", `--repo=${osrc}`]);

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { runOstree } from "./index.js";
+import { ostree, runOstree } from "./index.js";
 
 /** Deterministic pseudo-random bytes (xorshift32), so test versions differ only where a test says. */
 export function xorshiftBytes(n: number, seed: number): Buffer {
@@ -37,6 +37,22 @@ export function makeDeltaTestTree(dir: string, version: 1 | 2): void {
   writeFileSync(join(dir, "etc/os-release"), `VERSION=${version}\n`);
   if (version === 2) writeFileSync(join(dir, "usr/lib/new.txt"), "only in v2\n");
   symlinkSync("lib/big.so", join(dir, "usr/libbig.so"));
+}
+
+/**
+ * An archive repo made by real `ostree` at `repo` holding makeDeltaTestTree
+ * v1 then v2 (trees built under `workDir/t1`, `workDir/t2`) on branch
+ * `os/x86_64`, with fixed timestamps so the commit checksums are stable.
+ * Returns the two commits.
+ */
+export function makeDeltaTestRepo(repo: string, workDir: string): { c1: string; c2: string } {
+  ostree(["init", `--repo=${repo}`, "--mode=archive"]);
+  const commit = (version: 1 | 2, timestamp: string) => {
+    const tree = join(workDir, `t${version}`);
+    makeDeltaTestTree(tree, version);
+    return ostree(["commit", `--repo=${repo}`, "-b", "os/x86_64", "--no-xattrs", `--timestamp=${timestamp}`, "-s", `v${version}`, tree]).trim();
+  };
+  return { c1: commit(1, "2021-01-01T00:00:00Z"), c2: commit(2, "2021-02-01T00:00:00Z") };
 }
 
 /** Assert that real `ostree fsck` finds the repository clean. */
