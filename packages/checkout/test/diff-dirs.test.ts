@@ -1,10 +1,8 @@
-import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
 import { diffDirs, formatDiff } from "../src/index.js";
-import { makeRichTree } from "./helpers.js";
+import { makeRichTree, mutateRichTree } from "./helpers.js";
 
 describeInterop("diffDirs = ostree diff DIR DIR", () => {
   const tmp = tempDir("ostree-ts-diffdirs-");
@@ -25,18 +23,7 @@ describeInterop("diffDirs = ostree diff DIR DIR", () => {
       return theirs.stdout;
     };
     expect(await check()).toBe("");
-    writeFileSync(join(b, "hello.txt"), "changed\n");
-    unlinkSync(join(b, "empty1"));
-    rmSync(join(b, "a", "b"), { recursive: true });
-    mkdirSync(join(b, "newdir", "deeper"), { recursive: true });
-    writeFileSync(join(b, "newdir", "deeper", "f"), "n");
-    unlinkSync(join(b, "rel-link"));
-    mkdirSync(join(b, "rel-link"));
-    rmSync(join(b, "emptydir"), { recursive: true });
-    symlinkSync("x", join(b, "emptydir"));
-    chmodSync(join(b, "private"), 0o755);
-    chownSync(join(b, "owned"), 7, 7);
-    execFileSync("setfattr", ["-n", "user.new", "-v", "1", join(b, "dup1")]);
+    mutateRichTree(b);
     const out = await check();
     expect(out).toContain("M    hello.txt");
     expect(out).toContain("A    newdir/deeper/f");

@@ -1,11 +1,10 @@
-import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
 import { Repo, type RepoMode } from "@ostree-ts/objstore";
 import { diffCommitToDir, formatDiff, walk, type WalkEntry } from "../src/index.js";
-import { makeRichTree } from "./helpers.js";
+import { makeRichTree, mutateRichTree } from "./helpers.js";
 
 function lsLine(e: WalkEntry): string {
   const t = e.type === "dir" ? "d" : e.type === "symlink" ? "l" : "-";
@@ -45,19 +44,8 @@ describeInterop("walk and diff match ostree ls -R and ostree diff", () => {
         return theirs.stdout;
       };
       await check();
-      writeFileSync(join(d, "hello.txt"), "changed\n");
-      unlinkSync(join(d, "empty1"));
-      rmSync(join(d, "a", "b"), { recursive: true });
-      mkdirSync(join(d, "newdir", "deeper"), { recursive: true });
-      writeFileSync(join(d, "newdir", "deeper", "f"), "n");
+      mutateRichTree(d);
       writeFileSync(join(d, "added"), "a");
-      unlinkSync(join(d, "rel-link"));
-      mkdirSync(join(d, "rel-link"));
-      rmSync(join(d, "emptydir"), { recursive: true });
-      symlinkSync("x", join(d, "emptydir"));
-      chmodSync(join(d, "private"), 0o755);
-      chownSync(join(d, "owned"), 7, 7);
-      execFileSync("setfattr", ["-n", "user.new", "-v", "1", join(d, "dup1")]);
       const out = await check();
       expect(out).toContain("M    /hello.txt");
       expect(out).toContain("A    newdir/deeper/f");

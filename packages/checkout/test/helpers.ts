@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { listAttributesSync, getAttributeSync } from "@napi-rs/xattr";
 import type { CheckoutOptions } from "../src/index.js";
@@ -125,4 +125,24 @@ mkdir xattr-dir; setfattr -n user.dir -v yes xattr-dir
   const path = join(dir, "mkrich.sh");
   writeFileSync(path, script);
   execFileSync("sh", [path, join(dir, "rich")], { stdio: "pipe" });
+}
+
+/**
+ * Changes of every kind to a copy of makeRichTree's tree, for diff tests:
+ * a modified, a removed and an added file, a removed and an added directory,
+ * symlink → directory and directory → symlink, a mode, an owner and an xattr.
+ */
+export function mutateRichTree(d: string): void {
+  writeFileSync(join(d, "hello.txt"), "changed\n");
+  unlinkSync(join(d, "empty1"));
+  rmSync(join(d, "a", "b"), { recursive: true });
+  mkdirSync(join(d, "newdir", "deeper"), { recursive: true });
+  writeFileSync(join(d, "newdir", "deeper", "f"), "n");
+  unlinkSync(join(d, "rel-link"));
+  mkdirSync(join(d, "rel-link"));
+  rmSync(join(d, "emptydir"), { recursive: true });
+  symlinkSync("x", join(d, "emptydir"));
+  chmodSync(join(d, "private"), 0o755);
+  chownSync(join(d, "owned"), 7, 7);
+  execFileSync("setfattr", ["-n", "user.new", "-v", "1", join(d, "dup1")]);
 }
