@@ -4,6 +4,7 @@ import { getAttributeSync } from "@napi-rs/xattr";
 import {
   CorruptObjectError,
   decodeDirMeta,
+  decodeDirTree,
   decodeFilezHeader,
   decodeOstreeMeta,
   ObjectNotFoundError,
@@ -17,7 +18,6 @@ import {
   type FileMeta,
   type Repo,
 } from "@ostree-ts/objstore";
-import { decodeDirTreeFast } from "./dirtree.js";
 import type { ProbedFile } from "./tree.js";
 
 /*
@@ -218,7 +218,7 @@ function loadMetadataSync(repo: Repo, type: ObjectType, checksum: string): Uint8
 }
 
 export function readDirTreeSync(repo: Repo, checksum: string): DirTree {
-  return decodeDirTreeFast(loadMetadataSync(repo, ObjectType.DirTree, checksum), checksum);
+  return decodeDirTree(loadMetadataSync(repo, ObjectType.DirTree, checksum), checksum);
 }
 
 export function readDirMetaSync(repo: Repo, checksum: string): DirMeta {

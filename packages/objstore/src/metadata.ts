@@ -1,6 +1,8 @@
 import { bswap32, bswap64, decode, encode, GVariantError, type Value, type Variant } from "@ostree-ts/gvariant";
 import { binToChecksum, fromHex, sha256Hex } from "./checksum.js";
+import { fastDirTree } from "./dirtree-fast.js";
 import { CorruptObjectError } from "./errors.js";
+import { isValidFilename } from "./filename.js";
 
 /** Extended attributes as ostree stores them: name (without the NUL) → raw value, sorted by name bytes. */
 export type Xattrs = ReadonlyArray<readonly [name: string, value: Uint8Array]>;
@@ -91,10 +93,7 @@ export function xattrsFromValue(v: Value): Xattrs {
   });
 }
 
-/** A name that is safe as one path component, as ostree requires in dirtrees. */
-export function isValidFilename(name: string): boolean {
-  return name.length > 0 && name !== "." && name !== ".." && !name.includes("/") && !name.includes("\0");
-}
+export { isValidFilename };
 
 /** ot_util_filename_validate's text for a name a dirtree must not contain. */
 function filenameProblem(name: string): string {
@@ -146,7 +145,18 @@ export function encodeDirTree(t: DirTree): Uint8Array {
   ]);
 }
 
+/**
+ * A dirtree object, refused with ostree's errors unless it is in normal form
+ * with valid names. Well-formed trees take fastDirTree's direct reader (every
+ * checkout, pull, fsck and traverse decodes each dirtree of a commit); anything
+ * it cannot vouch for gets the generic reader's authoritative answer.
+ */
 export function decodeDirTree(bytes: Uint8Array, checksum = "?"): DirTree {
+  return fastDirTree(bytes) ?? decodeDirTreeGeneric(bytes, checksum);
+}
+
+/** decodeDirTree through the generic GVariant reader (exported for the fast reader's tests). */
+export function decodeDirTreeGeneric(bytes: Uint8Array, checksum = "?"): DirTree {
   try {
     const [files, dirs] = decode(DIRTREE_TYPE, bytes) as [Value[][], Value[][]];
     const check = (name: string) => {

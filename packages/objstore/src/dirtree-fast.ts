@@ -1,14 +1,14 @@
-import { decodeDirTree, isValidFilename, type DirTree } from "@ostree-ts/objstore";
+import { isValidFilename } from "./filename.js";
+import type { DirTree } from "./metadata.js";
 
 /*
- * A dirtree decoder for the checkout loop. objstore's decodeDirTree goes
- * through the generic GVariant reader and then re-encodes the value to prove
- * it was in normal form: a checkout decodes every dirtree of the commit, and
- * that generic work was a large share of its CPU time and garbage. This one
- * reads the fixed type (a(say)a(sayay)) directly and checks the normal-form
- * rules as it goes. It only ever accepts: anything it is not sure of (not
- * normal form, a bad name, a checksum of the wrong length) goes to
- * decodeDirTree, which gives the authoritative answer and error.
+ * A direct dirtree reader. The generic GVariant reader decodes and then
+ * re-encodes the value to prove it was in normal form: for a checkout, which
+ * decodes every dirtree of the commit, that was a large share of its CPU time
+ * and garbage. This one reads the fixed type (a(say)a(sayay)) and checks the
+ * normal-form rules as it goes. It only ever accepts: anything it is not sure
+ * of (not normal form, a bad name, a checksum of the wrong length) is left to
+ * decodeDirTreeGeneric, which gives the authoritative answer and error.
  */
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -135,9 +135,4 @@ export function fastDirTree(bytes: Uint8Array): DirTree | undefined {
     if (e === NOT_FAST || e instanceof TypeError || e instanceof RangeError) return undefined;
     throw e;
   }
-}
-
-/** decodeDirTree's result and errors, at a fraction of its cost for well-formed trees. */
-export function decodeDirTreeFast(bytes: Uint8Array, checksum: string): DirTree {
-  return fastDirTree(bytes) ?? decodeDirTree(bytes, checksum);
 }
