@@ -1,10 +1,9 @@
 /**
- * At most `limit` threadpool filesystem calls in flight; the rest wait in
- * FIFO order. Checkout hands only the calls that cost the kernel real work
- * (mkdir, symlink: an inode allocation each, ~100 µs) to it, so they overlap
- * with the main thread's walk instead of stalling it; cheap calls (link,
- * lstat) stay synchronous, where a threadpool round trip would cost more
- * than the call.
+ * At most `limit` threadpool calls in flight; the rest wait in FIFO order.
+ * Unlike objstore's TaskPool, each call keeps its own promise, so checkout can
+ * settle one directory's copies before its metadata goes on. Checkout hands it
+ * only the inflate/write/fsync of archive payloads, which overlap with the
+ * main thread's synchronous walk.
  */
 export class Limiter {
   private active = 0;
