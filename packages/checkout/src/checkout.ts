@@ -116,7 +116,7 @@ interface Ctx {
   metas: Map<string, DirMeta>;
   /** uncompressed-objects-cache/XX directories known to exist. */
   cacheDirs: Set<string>;
-  /** Threadpool mkdirs, symlinks and archive inflates; undefined with whiteouts, whose removals must follow ostree's order exactly. */
+  /** Threadpool inflate/write/fsync of archive payloads; undefined with whiteouts, whose removals must follow ostree's order exactly. */
   pool: Limiter | undefined;
 }
 
