@@ -62,10 +62,18 @@ function signing(v: unknown, where: string, base: string): SigningConfig {
 
 function deltas(v: unknown, where: string): DeltaConfig {
   if (!isObj(v)) throw new ConfigError(`${where}: expected an object`);
-  keysOnly(v, where, ["enabled", "fromParent", "empty", "maxBsdiffSize", "minFallbackSize", "maxChunkSize"]);
+  keysOnly(v, where, ["enabled", "fromParent", "fromDepth", "empty", "pruneAfterSeconds", "maxBsdiffSize", "minFallbackSize", "maxChunkSize"]);
   const out: DeltaConfig = {};
   for (const k of ["enabled", "fromParent", "empty"] as const) if (v[k] !== undefined) out[k] = bool(v[k], `${where}.${k}`);
   for (const k of ["maxBsdiffSize", "minFallbackSize", "maxChunkSize"] as const) if (v[k] !== undefined) out[k] = num(v[k], `${where}.${k}`);
+  if (v.fromDepth !== undefined) {
+    if (!Number.isInteger(v.fromDepth) || (v.fromDepth as number) < 0) throw new ConfigError(`${where}.fromDepth: expected a non-negative integer`);
+    out.fromDepth = v.fromDepth as number;
+  }
+  if (v.pruneAfterSeconds !== undefined) {
+    if (typeof v.pruneAfterSeconds !== "number" || !Number.isFinite(v.pruneAfterSeconds)) throw new ConfigError(`${where}.pruneAfterSeconds: expected a number (negative: never)`);
+    out.pruneAfterSeconds = v.pruneAfterSeconds;
+  }
   return out;
 }
 

@@ -1,14 +1,26 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { generateDelta, superblockPath, type GenerateOptions } from "@ostree-ts/deltas";
-import { listRefs, ObjectType, Repo } from "@ostree-ts/objstore";
+import { deleteDelta, generateDelta, superblockPath, type GenerateOptions } from "@ostree-ts/deltas";
+import { listRefs, listStaticDeltaNames, ObjectType, Repo } from "@ostree-ts/objstore";
 
 /** Background static-delta generation for the newest commit of each ref. */
 export interface DeltaConfig {
   /** Default false: generation is CPU-heavy (bsdiff, xz). */
   enabled?: boolean;
-  /** Delta from the commit's parent when the parent is in the repo (default true). */
+  /** `fromParent: false` is `fromDepth: 0` (kept for older config files). */
   fromParent?: boolean;
+  /**
+   * Deltas to each tip from its N nearest ancestors present in the repo
+   * (1 = parent only, the default; 2 adds the grandparent, …), so clients a
+   * few updates behind also get one delta.
+   */
+  fromDepth?: number;
+  /**
+   * Deltas whose target is no longer any ref's tip are deleted once they have
+   * been unreferenced this long (seconds; default 3600), so clients still
+   * holding an older summary can finish. Negative: never delete.
+   */
+  pruneAfterSeconds?: number;
   /** Also a scratch (`--empty`) delta for first-time clients (default false). */
   empty?: boolean;
   /** Generator limits, as `ostree static-delta generate` takes them (MB). */
@@ -29,7 +41,10 @@ export class DeltaWorker {
   private running: Promise<void> | undefined;
   /** Deltas that failed once are not retried until the ref moves (name → message). */
   readonly failed = new Map<string, string>();
+  /** Deltas whose target is no ref's tip, with when that was first seen (ms). In memory: a restart starts the grace again. */
+  private readonly unreferencedSince = new Map<string, number>();
   generated = 0;
+  pruned = 0;
 
   constructor(
     readonly repoPath: string,
@@ -56,10 +71,13 @@ export class DeltaWorker {
     for (const r of await listRefs(repo, { heads: true, remotes: false, mirrors: false })) {
       const to = r.checksum;
       const candidates: Array<string | null> = [];
-      if (this.config.fromParent ?? true) {
-        const parent = (await repo.readCommit(to)).parent;
-        // A parent pruned away or only referenced (--depth) cannot be a delta base.
-        if (parent && (await repo.hasObject(parent, ObjectType.Commit)) && !(await exists(join(repo.path, "state", `${parent}.commitpartial`)))) candidates.push(parent);
+      let depth = this.config.fromDepth ?? (this.config.fromParent === false ? 0 : 1);
+      for (let at = to; depth > 0; depth--) {
+        const parent = (await repo.readCommit(at)).parent;
+        // An ancestor pruned away or only referenced (--depth) cannot be a delta base, nor lead to older ones.
+        if (!parent || !(await repo.hasObject(parent, ObjectType.Commit)) || (await exists(join(repo.path, "state", `${parent}.commitpartial`)))) break;
+        candidates.push(parent);
+        at = parent;
       }
       if (this.config.empty) candidates.push(null);
       for (const from of candidates) {
@@ -72,8 +90,38 @@ export class DeltaWorker {
     return jobs;
   }
 
+  /** Delete deltas whose target has not been a ref tip for `pruneAfterSeconds`; returns their names. */
+  private async prune(repo: Repo): Promise<string[]> {
+    const grace = this.config.pruneAfterSeconds ?? 3600;
+    if (grace < 0) return [];
+    const tips = new Set((await listRefs(repo, { heads: true, remotes: false, mirrors: false })).map((r) => r.checksum));
+    const now = Date.now();
+    const removed: string[] = [];
+    const present = new Set<string>();
+    for (const name of await listStaticDeltaNames(repo)) {
+      present.add(name);
+      const to = name.slice(name.indexOf("-") + 1);
+      if (tips.has(to)) {
+        this.unreferencedSince.delete(name);
+        continue;
+      }
+      const since = this.unreferencedSince.get(name) ?? now;
+      this.unreferencedSince.set(name, since);
+      if (now - since < grace * 1000) continue;
+      await deleteDelta(repo, name);
+      this.unreferencedSince.delete(name);
+      present.delete(name);
+      removed.push(name);
+      this.pruned++;
+      this.event({ event: "delta-pruned", repo: this.repoPath, delta: name });
+    }
+    for (const name of this.unreferencedSince.keys()) if (!present.has(name)) this.unreferencedSince.delete(name);
+    return removed;
+  }
+
   private async scan(): Promise<void> {
     const repo = await Repo.open(this.repoPath);
+    const removed = await this.prune(repo);
     const jobs = await this.wanted(repo);
     const made: string[] = [];
     for (const job of jobs) {
@@ -94,7 +142,7 @@ export class DeltaWorker {
         this.event({ event: "delta-failed", repo: this.repoPath, ref: job.ref, delta: name, error: (e as Error).message });
       }
     }
-    if (made.length) await this.published(made);
+    if (made.length || removed.length) await this.published([...made, ...removed.map((n) => `-${n}`)]);
   }
 }
 

@@ -1,5 +1,5 @@
 export { RepoServer, type ServerOptions, type RepoMount, type AccessLogEntry, type ServerEvent } from "./server.js";
 export { loadConfig, ConfigError } from "./config.js";
-export { SummaryKeeper } from "./summary-keeper.js";
+export { SummaryKeeper, type SummarySnapshot } from "./summary-keeper.js";
 export { SummarySigner, SigningConfigError, type SigningConfig } from "./signer.js";
 export { DeltaWorker, type DeltaConfig } from "./delta-worker.js";

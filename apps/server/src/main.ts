@@ -1,18 +1,19 @@
 import { parseArgs } from "node:util";
 import { readFile } from "node:fs/promises";
-import { loadConfig } from "./config.js";
+import { ConfigError, loadConfig } from "./config.js";
 import { RepoServer, type ServerOptions } from "./server.js";
 
 const USAGE = `Usage: ostree-ts-server [--repo [NAME=]PATH]... [--host HOST] [--port PORT]
                         [--tls-cert FILE --tls-key FILE] [--config FILE] [--no-update-summary] [--quiet]
                         [--gpg-sign KEYID]... [--gpg-homedir DIR] [--sign-key-file FILE]...
-                        [--deltas] [--deltas-empty]
+                        [--deltas] [--deltas-empty] [--deltas-depth N]
 
 Serves OSTree repositories read-only over HTTP/1.1 for \`ostree pull\`.
 One --repo is served at /, several at /NAME/. Defaults: 127.0.0.1:8080.
 --gpg-sign/--sign-key-file keep summary.sig signed (GPG key in a GnuPG home;
 ed25519 secret keys, base64, one per line). --deltas makes static deltas from
-each ref's parent in the background (--deltas-empty: scratch deltas too).
+each ref's parent in the background (--deltas-depth N: from each of the N
+nearest ancestors; --deltas-empty: scratch deltas too).
 Command-line options override the --config file (format: README.md).
 `;
 
@@ -33,6 +34,7 @@ async function main(): Promise<number> {
       "sign-key-file": { type: "string", multiple: true },
       deltas: { type: "boolean" },
       "deltas-empty": { type: "boolean" },
+      "deltas-depth": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -63,7 +65,14 @@ async function main(): Promise<number> {
     if (values["gpg-sign"]?.length) opts.sign.gpg = { keyIds: values["gpg-sign"], homedir: values["gpg-homedir"] };
     if (values["sign-key-file"]?.length) opts.sign.ed25519 = { secretKeyFiles: values["sign-key-file"] };
   }
-  if (values.deltas || values["deltas-empty"]) opts.deltas = { ...opts.deltas, enabled: true, ...(values["deltas-empty"] ? { empty: true } : {}) };
+  if (values.deltas || values["deltas-empty"] || values["deltas-depth"]) {
+    opts.deltas = { ...opts.deltas, enabled: true, ...(values["deltas-empty"] ? { empty: true } : {}) };
+    if (values["deltas-depth"]) {
+      const n = Number(values["deltas-depth"]);
+      if (!Number.isInteger(n) || n < 0) throw new ConfigError(`--deltas-depth: expected a non-negative integer, got ${values["deltas-depth"]}`);
+      opts.deltas.fromDepth = n;
+    }
+  }
   const server = new RepoServer(opts);
   const port = await server.start();
   process.stderr.write(`${JSON.stringify({ event: "listening", host: opts.host ?? "127.0.0.1", port, repos: opts.repos })}\n`);

@@ -7,7 +7,7 @@ import { join, resolve, sep } from "node:path";
 import { ConfigError } from "./config.js";
 import { DeltaWorker, type DeltaConfig } from "./delta-worker.js";
 import { SummarySigner, type SigningConfig } from "./signer.js";
-import { SummaryKeeper } from "./summary-keeper.js";
+import { SummaryKeeper, type SummarySnapshot } from "./summary-keeper.js";
 
 export interface RepoMount {
   /** URL prefix without slashes ("" = served at `/`). */
@@ -57,6 +57,18 @@ export interface AccessLogEntry {
 const SERVABLE = /^(config|summary|summary\.sig|refs\/.+|objects\/[0-9a-f]{2}\/[0-9a-f]{62}\.(commit|commitmeta|dirtree|dirmeta|filez|sig)|deltas\/.+|delta-indexes\/.+)$/;
 /** Content-addressed files never change once written. */
 const IMMUTABLE = /^(objects\/|deltas\/)/;
+/** How long a connection that fetched one file of the summary pair keeps getting the partner from that generation. */
+const PAIR_PIN_MS = 10_000;
+
+/** The generation a connection last took one file of the pair from (ostree fetches summary.sig, then summary, on one connection). */
+interface PairPin {
+  snap: SummarySnapshot;
+  served: Set<string>;
+  at: number;
+}
+
+/** What a response sends: a file on disk or bytes held in memory. */
+type Body = { size: number; etag: string; mtimeMs: number; cacheControl: string } & ({ path: string } | { bytes: Uint8Array });
 
 export class RepoServer {
   readonly server: Server;
@@ -64,6 +76,7 @@ export class RepoServer {
   readonly keepers = new Map<string, SummaryKeeper>();
   readonly deltaWorkers = new Map<string, DeltaWorker>();
   private readonly roots = new Map<string, string>();
+  private readonly pins = new WeakMap<Socket, PairPin>();
   private closing = false;
 
   constructor(readonly options: ServerOptions) {
@@ -154,7 +167,7 @@ export class RepoServer {
   }
 
   /** Map a request path to (repo root, repo-relative path), or null when it names nothing servable. */
-  private locate(rawPath: string): { root: string; rel: string } | null {
+  private locate(rawPath: string): { name: string; root: string; rel: string } | null {
     let path: string;
     try {
       path = decodeURIComponent(rawPath);
@@ -170,7 +183,7 @@ export class RepoServer {
     if (root === undefined) return null;
     const rel = segs.join("/");
     if (!SERVABLE.test(rel)) return null;
-    return { root, rel };
+    return { name, root, rel };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -183,6 +196,8 @@ export class RepoServer {
     if (req.method !== "GET" && req.method !== "HEAD") return this.plain(res, 405, "method not allowed\n", { allow: "GET, HEAD" });
     const loc = this.locate(url.pathname);
     if (!loc) return this.plain(res, 404, "not found\n");
+    const keeper = this.keepers.get(loc.name);
+    if ((loc.rel === "summary" || loc.rel === "summary.sig") && keeper?.current) return this.servePair(req, res, keeper, loc.rel);
     const full = resolve(loc.root, loc.rel);
     let real: string;
     try {
@@ -194,13 +209,49 @@ export class RepoServer {
     if (real !== loc.root && !real.startsWith(loc.root + sep)) return this.plain(res, 404, "not found\n");
     const st = await stat(real);
     if (!st.isFile()) return this.plain(res, 404, "not found\n");
-
     const etag = `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+    const cacheControl = IMMUTABLE.test(loc.rel) ? "public, max-age=31536000, immutable" : "no-cache";
+    return this.send(req, res, { path: real, size: st.size, etag, mtimeMs: st.mtimeMs, cacheControl });
+  }
+
+  /**
+   * `summary` / `summary.sig` from the keeper's in-memory snapshot, never from
+   * disk, so the two always belong together: `If-Match: ETAG` asks for the
+   * generation that ETag names (412 once it is no longer held), and a
+   * connection that took one file gets its partner from the same generation.
+   */
+  private async servePair(req: IncomingMessage, res: ServerResponse, keeper: SummaryKeeper, rel: string): Promise<void> {
+    const ifMatch = req.headers["if-match"];
+    let snap: SummarySnapshot;
+    if (ifMatch && ifMatch.trim() !== "*") {
+      const wanted = ifMatch.split(/\s*,\s*/).map((t) => keeper.generation(t)).find((g) => g !== undefined);
+      if (!wanted) return this.plain(res, 412, "precondition failed: that summary generation is gone\n");
+      snap = wanted;
+    } else {
+      const pin = this.pins.get(req.socket);
+      const now = Date.now();
+      if (pin && !pin.served.has(rel) && now - pin.at < PAIR_PIN_MS) {
+        snap = pin.snap;
+        if (req.method === "GET") pin.served.add(rel);
+      } else {
+        snap = keeper.current!;
+        if (req.method === "GET") this.pins.set(req.socket, { snap, served: new Set([rel]), at: now });
+      }
+    }
+    const bytes = rel === "summary" ? snap.summary : snap.sig;
+    if (!bytes) return this.plain(res, 404, "not found\n");
+    return this.send(req, res, { bytes, size: bytes.length, etag: snap.etag, mtimeMs: snap.lastModified.getTime(), cacheControl: "no-cache" });
+  }
+
+  /** Validators, conditional requests, single ranges and the body. */
+  private async send(req: IncomingMessage, res: ServerResponse, body: Body): Promise<void> {
+    const st = { size: body.size, mtimeMs: body.mtimeMs };
+    const etag = body.etag;
     const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000).toUTCString();
     res.setHeader("etag", etag);
     res.setHeader("last-modified", lastModified);
     res.setHeader("accept-ranges", "bytes");
-    res.setHeader("cache-control", IMMUTABLE.test(loc.rel) ? "public, max-age=31536000, immutable" : "no-cache");
+    res.setHeader("cache-control", body.cacheControl);
     res.setHeader("content-type", "application/octet-stream");
 
     const inm = req.headers["if-none-match"];
@@ -241,8 +292,13 @@ export class RepoServer {
       res.end();
       return;
     }
+    if ("bytes" in body) {
+      res.end(body.bytes.subarray(start, end + 1));
+      return;
+    }
+    const path = body.path;
     await new Promise<void>((ok) => {
-      const stream = createReadStream(real, { start, end });
+      const stream = createReadStream(path, { start, end });
       stream.on("error", () => {
         res.destroy();
         ok();

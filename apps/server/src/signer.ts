@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { encodeMetadataDict, type MetadataDict } from "@ostree-ts/objstore";
-import { Ed25519Engine, GPGSIGS_KEY, signData, withSignatures } from "@ostree-ts/gpg";
+import { encodeMetadataDict, type MetadataDict, type Repo } from "@ostree-ts/objstore";
+import { Ed25519Engine, GPGSIGS_KEY, signCommit, signCommitWith, signData, withSignatures } from "@ostree-ts/gpg";
 
 /** How the server signs `summary`: GPG keys in a GnuPG home and/or ed25519 keys in ostree's encoding. */
 export interface SigningConfig {
@@ -60,5 +60,11 @@ export class SummarySigner {
       dict = withSignatures(dict, this.ed25519[0]!.metadataKey, sigs);
     }
     return encodeMetadataDict(dict!);
+  }
+
+  /** Sign a commit with the same keys (the `ostree-metadata` commit, as `summary -u --gpg-sign/--sign` does). */
+  async signCommit(repo: Repo, checksum: string): Promise<void> {
+    for (const keyId of this.gpg?.keyIds ?? []) await signCommit(repo, checksum, { keyId, homedir: this.gpg!.homedir });
+    for (const e of this.ed25519) await signCommitWith(repo, checksum, e);
   }
 }

@@ -1,18 +1,51 @@
 import { createHash } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { atomicWrite, buildSummary, listRefs, reindexStaticDeltas, Repo, withRepoLock } from "@ostree-ts/objstore";
+import { atomicWrite, buildSummary, commitRepoMetadata, listRefs, reindexStaticDeltas, Repo, withRepoLock } from "@ostree-ts/objstore";
 import { parseSummary } from "@ostree-ts/fetch";
 import type { SummarySigner } from "./signer.js";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 /**
+ * One published generation of `summary` and its `summary.sig`: the server
+ * answers both files from the same snapshot, so a client can never get a
+ * summary with the signature of another one. Never mutated once made.
+ */
+export interface SummarySnapshot {
+  readonly summary: Uint8Array;
+  /** null: no `summary.sig` (unsigned repo) → 404. */
+  readonly sig: Uint8Array | null;
+  /** Strong validator of the pair, the same for both files. */
+  readonly etag: string;
+  readonly lastModified: Date;
+}
+
+function snapshotOf(summary: Uint8Array, sig: Uint8Array | null): SummarySnapshot {
+  const h = createHash("sha256").update(summary);
+  if (sig) h.update("\0sig\0").update(sig);
+  // HTTP dates have second resolution; If-Modified-Since compares against this.
+  return { summary, sig, etag: `"sum-${h.digest("hex").slice(0, 40)}"`, lastModified: new Date(Math.floor(Date.now() / 1000) * 1000) };
+}
+
+/** Generations kept for clients that name one with `If-Match` (they fetched one file and now want its partner). */
+const HISTORY = 8;
+
+async function readOptional(path: string): Promise<Uint8Array | null> {
+  return readFile(path).then(
+    (b) => new Uint8Array(b),
+    () => null,
+  );
+}
+
+/**
  * Keeps a served repo's `summary` (and `summary.sig`, with a signer) in step
  * with its refs: on start and every `pollMs`, compares the refs the summary
- * lists with refs/heads and rebuilds it (byte-identical to `ostree summary -u`)
- * when they differ; re-signs when the summary changed under it (someone ran
- * `ostree summary -u`, which deletes `summary.sig`). Work is serialized.
+ * lists with refs/heads and rebuilds it (as `ostree summary -u` does, with the
+ * `ostree-metadata` commit in repos with a collection ID) when they differ;
+ * re-signs when the summary changed under it (someone ran `ostree summary -u`,
+ * which deletes `summary.sig`). Work is serialized. Both files are written to
+ * disk for other readers, and only then published together as `current`.
  */
 export class SummaryKeeper {
   private timer: NodeJS.Timeout | undefined;
@@ -20,6 +53,9 @@ export class SummaryKeeper {
   private polling = false;
   /** sha256 of the summary bytes the current `summary.sig` was made for. */
   private signedFor: string | null = null;
+  /** The pair the server answers with; replaced in one assignment. */
+  current: SummarySnapshot | null = null;
+  private readonly history: SummarySnapshot[] = [];
   /** Regenerations done (tests and logs). */
   updates = 0;
   signatures = 0;
@@ -65,13 +101,26 @@ export class SummaryKeeper {
     await this.queue.catch(() => undefined);
   }
 
+  /** A recent generation by its ETag (`If-Match`), or undefined when it is no longer held. */
+  generation(etag: string): SummarySnapshot | undefined {
+    return this.history.find((s) => s.etag === etag);
+  }
+
+  private publish(summary: Uint8Array, sig: Uint8Array | null): void {
+    const snap = snapshotOf(summary, sig);
+    if (this.current?.etag === snap.etag) return;
+    this.history.unshift(snap);
+    this.history.length = Math.min(this.history.length, HISTORY);
+    this.current = snap;
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  /** Rebuild (and re-sign) now, after the caller added deltas; serialized with polling. */
+  /** Rebuild (and re-sign) now, after the caller added or removed deltas; serialized with polling. */
   refresh(reason: string): Promise<void> {
     return this.serial(() => this.regenerate(reason));
   }
@@ -79,13 +128,11 @@ export class SummaryKeeper {
   /** Regenerate the summary if its refs differ from the repo's, or re-sign it; returns whether it changed anything. */
   async check(): Promise<boolean> {
     const repo = await Repo.open(this.repoPath);
-    if (repo.config.getString("core", "collection-id")) return false;
     const refs = (await listRefs(repo, { heads: true, remotes: false, mirrors: false })).map((r) => `${r.ref} ${r.checksum}`).sort();
-    let bytes: Uint8Array | null = null;
+    const bytes = await readOptional(join(this.repoPath, "summary"));
     let current: string[] | null = null;
     try {
-      bytes = new Uint8Array(await readFile(join(this.repoPath, "summary")));
-      current = [...parseSummary(bytes).refs].map(([ref, r]) => `${ref} ${r.checksum}`).sort();
+      if (bytes) current = [...parseSummary(bytes).refs].map(([ref, r]) => `${ref} ${r.checksum}`).sort();
     } catch {
       current = null;
     }
@@ -93,30 +140,34 @@ export class SummaryKeeper {
       await this.regenerate("refs-changed", repo);
       return true;
     }
+    const sig = await readOptional(join(this.repoPath, "summary.sig"));
     if (this.signer && bytes) {
-      const sigPresent = await readFile(join(this.repoPath, "summary.sig")).then(
-        () => true,
-        () => false,
-      );
-      if (!sigPresent || sha256(bytes) !== this.signedFor) {
+      if (!sig || sha256(bytes) !== this.signedFor) {
         await this.resign(repo, bytes);
         return true;
       }
+    }
+    // Unsigned (or signed outside): serve what is on disk, once it reads as a stable pair.
+    if (bytes && (!this.current || snapshotOf(bytes, sig).etag !== this.current.etag)) {
+      const again = await readOptional(join(this.repoPath, "summary"));
+      if (again && sha256(again) === sha256(bytes)) this.publish(bytes, sig);
     }
     return false;
   }
 
   /**
-   * `ostree summary -u` (+ signing): the signature is made before anything is
-   * written, so `summary` and `summary.sig` are replaced back to back.
+   * `ostree summary -u` (+ signing): in a repo with a collection ID first the
+   * signed `ostree-metadata` commit, then the summary; the signature is made
+   * before anything is written, and the pair is published only after both files are.
    */
   private async regenerate(reason: string, opened?: Repo): Promise<void> {
     const repo = opened ?? (await Repo.open(this.repoPath));
-    if (repo.config.getString("core", "collection-id")) return;
     await withRepoLock(repo, "shared", async () => {
+      const signer = this.signer;
+      const metadataCommit = await commitRepoMetadata(repo, signer ? { beforeRef: (checksum) => signer.signCommit(repo, checksum) } : {});
       await reindexStaticDeltas(repo);
       const bytes = await buildSummary(repo);
-      const sig = this.signer ? await this.signer.sign(bytes) : null;
+      const sig = signer ? await signer.sign(bytes) : null;
       const fsync = repo.config.getBoolean("core", "fsync", true);
       await atomicWrite(repo.tmpDir, join(repo.path, "summary"), bytes, fsync);
       if (sig) {
@@ -126,8 +177,9 @@ export class SummaryKeeper {
       } else {
         await rm(join(repo.path, "summary.sig"), { force: true });
       }
+      this.publish(bytes, sig);
       this.updates++;
-      this.event({ event: "summary-updated", repo: this.repoPath, reason, bytes: bytes.length, signed: sig !== null });
+      this.event({ event: "summary-updated", repo: this.repoPath, reason, bytes: bytes.length, signed: sig !== null, ...(metadataCommit ? { metadataCommit } : {}) });
     });
   }
 
@@ -136,6 +188,7 @@ export class SummaryKeeper {
     await atomicWrite(repo.tmpDir, join(repo.path, "summary.sig"), sig, repo.config.getBoolean("core", "fsync", true));
     this.signedFor = sha256(bytes);
     this.signatures++;
+    this.publish(bytes, sig);
     this.event({ event: "summary-signed", repo: this.repoPath });
   }
 }

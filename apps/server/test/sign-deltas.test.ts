@@ -178,7 +178,7 @@ describe("config file", () => {
           host: "0.0.0.0",
           port: 9000,
           repos: [
-            { name: "os", path: "repos/os", deltas: { enabled: true, empty: true } },
+            { name: "os", path: "repos/os", deltas: { enabled: true, empty: true, fromDepth: 3, pruneAfterSeconds: 600 } },
             { name: "apps", path: "/srv/apps", sign: { ed25519: { secretKeyFiles: ["keys/ed"] } } },
           ],
           sign: { gpg: { keyIds: ["ABCD"], homedir: "gnupg" } },
@@ -190,7 +190,7 @@ describe("config file", () => {
       expect(o.host).toBe("0.0.0.0");
       expect(o.port).toBe(9000);
       expect(o.repos).toEqual([
-        { name: "os", path: join(t.path, "repos/os"), deltas: { enabled: true, empty: true } },
+        { name: "os", path: join(t.path, "repos/os"), deltas: { enabled: true, empty: true, fromDepth: 3, pruneAfterSeconds: 600 } },
         { name: "apps", path: "/srv/apps", sign: { ed25519: { secretKeyFiles: [join(t.path, "keys/ed")] } } },
       ]);
       expect(o.sign).toEqual({ gpg: { keyIds: ["ABCD"], homedir: join(t.path, "gnupg") } });
@@ -204,6 +204,8 @@ describe("config file", () => {
       await expect(loadConfig(path)).rejects.toThrow(/every one needs a name/);
       writeFileSync(path, JSON.stringify({ repos: { os: "r" }, deltas: { enabled: "yes" } }));
       await expect(loadConfig(path)).rejects.toThrow(/deltas.enabled: expected true or false/);
+      writeFileSync(path, JSON.stringify({ repos: { os: "r" }, deltas: { fromDepth: 1.5 } }));
+      await expect(loadConfig(path)).rejects.toThrow(/deltas.fromDepth: expected a non-negative integer/);
     } finally {
       t.cleanup();
     }

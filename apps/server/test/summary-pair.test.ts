@@ -1,0 +1,205 @@
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { describeInterop, expectOstreeFsckClean, ostree, tempDir } from "@ostree-ts/interop";
+import { decodeSummarySig, Ed25519Engine, Keyring, verifyDataWith, verifySummaryData } from "@ostree-ts/gpg";
+import { parseSummary } from "@ostree-ts/fetch";
+import { RepoServer } from "../src/server.js";
+
+function ostreeAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile("ostree", args, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+type Got = { status: number; etag: string; body: Buffer };
+function get(url: string, agent: Agent, headers: Record<string, string> = {}): Promise<Got> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, etag: String(res.headers.etag ?? ""), body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+let tmp: { path: string; cleanup: () => void };
+const servers: RepoServer[] = [];
+let gpgHome: string;
+let keyId: string;
+let keyring: Keyring;
+let ed: { secret: string; public: string };
+
+describeInterop("ostree-ts-server: summary and summary.sig served as one pair; collection IDs", () => {
+  beforeAll(async () => {
+    tmp = tempDir("server-pair-");
+    if (spawnSync("gpg", ["--version"]).status !== 0) throw new Error("gnupg (gpg) is required: apt-get install gnupg");
+    gpgHome = join(tmp.path, "gnupg");
+    mkdirSync(gpgHome, { mode: 0o700 });
+    const gpg = (args: string[]) => execFileSync("gpg", ["--homedir", gpgHome, "--batch", "--no-tty", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    gpg(["--passphrase", "", "--quick-gen-key", "Pair Key <pair@example.com>", "rsa2048", "sign", "never"]);
+    keyId = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(["--list-keys", "--with-colons"]).toString())![1]!.slice(-16);
+    writeFileSync(join(tmp.path, "key.gpg"), gpg(["--export", keyId]));
+    keyring = new Keyring();
+    await keyring.addFile(join(tmp.path, "key.gpg"));
+    ed = await Ed25519Engine.generate();
+  });
+  afterAll(async () => {
+    for (const s of servers) await s.stop();
+    spawnSync("gpgconf", ["--homedir", gpgHome, "--kill", "gpg-agent"]);
+    tmp?.cleanup();
+  });
+
+  test("readers hammering summary.sig + summary while refs change only ever get pairs that verify (GPG and ed25519)", async () => {
+    const src = join(tmp.path, "src");
+    ostree(["init", `--repo=${src}`, "--mode=archive"]);
+    mkdirSync(join(tmp.path, "t"));
+    writeFileSync(join(tmp.path, "t", "f"), "x\n");
+    const c1 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "t")]).trim();
+    const server = new RepoServer({
+      repos: [{ name: "", path: src }],
+      port: 0,
+      summaryPollMs: 20,
+      log: null,
+      events: null,
+      sign: { gpg: { keyIds: [keyId], homedir: gpgHome }, ed25519: { secretKeys: [ed.secret] } },
+    });
+    servers.push(server);
+    const url = `http://127.0.0.1:${await server.start()}`;
+    const keeper = server.keepers.get("")!;
+
+    // Deterministic: a connection that took summary.sig gets the summary of that generation, even after a change.
+    const pinned = new Agent({ keepAlive: true, maxSockets: 1 });
+    const sig0 = await get(`${url}/summary.sig`, pinned);
+    const before = keeper.updates;
+    writeFileSync(join(src, "refs", "heads", "pinned"), `${c1}\n`);
+    await until("a new generation", () => keeper.updates > before);
+    const sum0 = await get(`${url}/summary`, pinned);
+    expect(sum0.etag).toBe(sig0.etag);
+    expect([...parseSummary(new Uint8Array(sum0.body)).refs.keys()]).not.toContain("pinned");
+    // The pair is complete: the next request starts from the newest generation.
+    const sum1 = await get(`${url}/summary`, pinned);
+    expect(sum1.etag).toBe(keeper.current!.etag);
+    expect([...parseSummary(new Uint8Array(sum1.body)).refs.keys()]).toContain("pinned");
+    // If-Match names a generation; the old one is still held, an unknown one is 412.
+    const fresh = new Agent({ keepAlive: false });
+    const old = await get(`${url}/summary.sig`, fresh, { "if-match": sig0.etag });
+    expect(old.status).toBe(200);
+    expect(old.body.equals(sig0.body)).toBe(true);
+    expect((await get(`${url}/summary`, fresh, { "if-match": '"sum-gone"' })).status).toBe(412);
+
+    // Hammering: one reader on a keep-alive connection (as ostree: sig, then summary), one pairing by If-Match.
+    const pairs = new Map<string, { summary: Buffer; sig: Buffer }>();
+    let done = false;
+    let fetched = 0;
+    const readers = [
+      (async () => {
+        const a = new Agent({ keepAlive: true, maxSockets: 1 });
+        while (!done) {
+          const sig = await get(`${url}/summary.sig`, a);
+          const summary = await get(`${url}/summary`, a);
+          pairs.set(`${summary.body.toString("hex")}/${sig.body.toString("hex")}`, { summary: summary.body, sig: sig.body });
+          fetched++;
+        }
+        a.destroy();
+      })(),
+      (async () => {
+        const a = new Agent({ keepAlive: false });
+        while (!done) {
+          const summary = await get(`${url}/summary`, a);
+          const sig = await get(`${url}/summary.sig`, a, { "if-match": summary.etag });
+          expect(sig.status).toBe(200);
+          pairs.set(`${summary.body.toString("hex")}/${sig.body.toString("hex")}`, { summary: summary.body, sig: sig.body });
+          fetched++;
+        }
+        a.destroy();
+      })(),
+    ];
+    for (let i = 0; i < 12; i++) {
+      const n = keeper.updates;
+      writeFileSync(join(src, "refs", "heads", `r${i}`), `${c1}\n`);
+      await until(`generation ${i}`, () => keeper.updates > n);
+    }
+    done = true;
+    await Promise.all(readers);
+    pinned.destroy();
+    expect(fetched).toBeGreaterThan(24);
+    const summaries = new Set([...pairs.values()].map((p) => p.summary.toString("hex")));
+    expect(summaries.size).toBeGreaterThanOrEqual(4);
+    const engine = new Ed25519Engine();
+    engine.publicKeys.push(new Uint8Array(Buffer.from(ed.public, "base64")));
+    for (const { summary, sig } of pairs.values()) {
+      const dict = decodeSummarySig(new Uint8Array(sig));
+      (await verifySummaryData(new Uint8Array(summary), dict, keyring)).requireValidSignature();
+      await expect(verifyDataWith(new Uint8Array(summary), dict, engine)).resolves.toMatch(/verified successfully/);
+    }
+  }, 180_000);
+
+  test("collection ID: the keeper commits a signed ostree-metadata as `summary -u` does; real ostree pulls the collection ref after a change", async () => {
+    const src = join(tmp.path, "csrc");
+    ostree(["init", `--repo=${src}`, "--mode=archive", "--collection-id=org.example.Served"]);
+    mkdirSync(join(tmp.path, "ct"));
+    writeFileSync(join(tmp.path, "ct", "f"), "one\n");
+    const c1 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "ct")]).trim();
+    const server = new RepoServer({ repos: [{ name: "c", path: src }], port: 0, summaryPollMs: 50, log: null, events: null, sign: { gpg: { keyIds: [keyId], homedir: gpgHome } } });
+    servers.push(server);
+    const url = `http://127.0.0.1:${await server.start()}/c`;
+    const meta1 = ostree(["rev-parse", `--repo=${src}`, "ostree-metadata"]).trim();
+    const bindings = ostree(["show", `--repo=${src}`, "--print-metadata-key=ostree.collection-binding", "ostree-metadata"]).trim();
+    expect(bindings).toBe("'org.example.Served'");
+    expect((await ostreeAsync(["show", `--repo=${src}`, "--gpg-verify-remote=x", "ostree-metadata"])).status).not.toBe(0);
+
+    const dest = join(tmp.path, "cdest");
+    ostree(["init", `--repo=${dest}`, "--mode=bare-user"]);
+    ostree(["remote", "add", `--repo=${dest}`, "--collection-id=org.example.Served", "--set=gpg-verify-summary=true", "--set=gpg-verify=false", `--gpg-import=${join(tmp.path, "key.gpg")}`, "origin", url]);
+    let r = await ostreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c1);
+
+    writeFileSync(join(tmp.path, "ct", "f"), "two\n");
+    const c2 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "ct")]).trim();
+    const keeper = server.keepers.get("c")!;
+    await until("summary with c2", () => keeper.current !== null && parseSummary(keeper.current.summary).refs.get("main")?.checksum === c2);
+    const meta2 = ostree(["rev-parse", `--repo=${src}`, "ostree-metadata"]).trim();
+    expect(meta2).not.toBe(meta1);
+    expect(ostree(["rev-parse", `--repo=${src}`, "ostree-metadata^"]).trim()).toBe(meta1);
+
+    r = await ostreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c2);
+    expect(ostree(["refs", `--repo=${dest}`, "--collections"])).toContain("(org.example.Served, main)");
+    // The metadata commit is GPG-signed: a remote that verifies commits pulls it.
+    ostree(["remote", "add", `--repo=${dest}`, "--collection-id=org.example.Served", `--gpg-import=${join(tmp.path, "key.gpg")}`, "meta", url]);
+    r = await ostreeAsync(["pull", `--repo=${dest}`, "meta", "ostree-metadata"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(ostree(["rev-parse", `--repo=${dest}`, "meta:ostree-metadata"]).trim()).toBe(meta2);
+    expectOstreeFsckClean(dest);
+
+    // `ostree summary --view` of the bytes served.
+    const view = join(tmp.path, "view");
+    ostree(["init", `--repo=${view}`, "--mode=archive"]);
+    const served = await get(`${url}/summary`, new Agent({ keepAlive: false }));
+    writeFileSync(join(view, "summary"), served.body);
+    const out = ostree(["summary", "--view", `--repo=${view}`]);
+    expect(out).toMatch(new RegExp(`^\\* \\(org\\.example\\.Served, main\\)\\n    Latest Commit \\(\\d+ bytes\\):\\n      ${c2}$`, "m"));
+    expect(out).toMatch(new RegExp(`^\\* \\(org\\.example\\.Served, ostree-metadata\\)\\n    Latest Commit \\(\\d+ bytes\\):\\n      ${meta2}$`, "m"));
+    expect(out).toContain("Collection ID (ostree.summary.collection-id): org.example.Served");
+    expect(readFileSync(join(src, "summary")).equals(served.body)).toBe(true);
+  }, 180_000);
+});
