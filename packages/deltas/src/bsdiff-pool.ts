@@ -14,12 +14,12 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { bsdiffCore, bsdiffMemoryEstimate, prefixBuckets, search, Sink, writeOfft } from "./bsdiff.js";
+import { bsdiffCore, bsdiffMemoryEstimate, prefixBuckets, search, Sink, suffixKeys, writeOfft } from "./bsdiff.js";
 import { DeltaError } from "./errors.js";
 import { bucketBounds, induce, sais } from "./sais.js";
 
 function workerSource(): string {
-  const fns = [bucketBounds, induce, sais, writeOfft, prefixBuckets, search, Sink, bsdiffCore];
+  const fns = [bucketBounds, induce, sais, writeOfft, prefixBuckets, suffixKeys, search, Sink, bsdiffCore];
   // `const name = (…)` works for declarations and for the anonymous `class {…}` a bundler may emit.
   const text = fns.map((f) => `const ${f.name} = (${f.toString()});`).join("\n");
   // Cross-module calls compiled as namespace accesses (vite-node's `__vite_ssr_import_1__.sais`)

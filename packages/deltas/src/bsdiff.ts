@@ -10,10 +10,11 @@
  * qsufsort); both yield the same suffix array.
  *
  * Memory: the suffix array takes 4 bytes per old byte (4·(old+1)); SA-IS adds
- * one type byte per old byte plus, while recursing, half a type byte and up
- * to 4 bytes of buckets per old byte; the patch is new.length + 24 bytes per
- * control (grown by 1.5×). Measured peak ≈ 7.5·old + 1.5·new beyond the two
- * inputs; budget 8·old + 2·new (ostree's qsufsort needs 16·old + new).
+ * one type bit per old byte plus, while recursing, up to 4 bytes of buckets
+ * per old byte; the search may add 2 bytes per old byte of suffix keys (see
+ * suffixKeys); the patch is new.length + 24 bytes per control (grown by
+ * 1.5×). Budget 8·old + 2·new beyond the two inputs (ostree's qsufsort needs
+ * 16·old + new).
  */
 import { DeltaLimitError } from "./errors.js";
 import { MAX_SUFFIX_ARRAY_INPUT, sais } from "./sais.js";
@@ -86,7 +87,8 @@ export function checkBsdiffInputs(oldsize: number, newsize: number, options: Bsd
 
 /**
  * The matching loop, inputs already checked. It references only `Sink`,
- * `search`, `writeOfft` and `sais` (and sais' helpers), never module state,
+ * `search`, `suffixKeys`, `prefixBuckets`, `writeOfft` and `sais` (and sais'
+ * helpers), never module state,
  * so bsdiff-pool.ts can rebuild it inside a worker from its source text.
  */
 export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
@@ -97,6 +99,13 @@ export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
   I[0] = oldsize;
   sais(oldBuf, I.subarray(1), oldsize, 256);
   const buckets = prefixBuckets(oldBuf);
+  // The suffix keys cost one random pass over old (2 bytes per old byte); they pay off only
+  // where bsdiff searches at most positions (compressed or unrelated content), so they are
+  // built once the searches outnumber a quarter of the old bytes.
+  let keys = new Uint16Array(0);
+  let shorts = new Int32Array(4).fill(-1);
+  let searches = 0;
+  const keysAfter = Math.max(1024, oldsize >>> 2);
   const found = new Int32Array(1);
 
   // A patch is the new file plus 24 bytes per control: 1/16 of headroom avoids growing (a
@@ -115,7 +124,11 @@ export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
     let oldscore = 0;
     let scsc: number;
     for (scsc = scan += len; scan < newsize; scan++) {
-      len = search(I, old, nw, scan, oldsize, found, buckets);
+      if (++searches === keysAfter) {
+        keys = new Uint16Array(oldsize + 1);
+        shorts = suffixKeys(I, old, keys);
+      }
+      len = search(I, old, nw, scan, oldsize, found, buckets, keys, shorts);
       pos = found[0]!;
 
       for (; scsc < scan + len; scsc++) {
@@ -210,69 +223,121 @@ export function prefixBuckets(old: Uint8Array): Int32Array {
 }
 
 /**
+ * Bytes 2–3 of every suffix in suffix-array order, as a big-endian 16-bit key
+ * (`keys[x]` for suffix I[x]), so a probe inside the query's two-byte bucket
+ * is usually decided by one read of this array instead of two dependent
+ * cache misses (I[x], then old[I[x]]). Suffixes shorter than 4 bytes have no
+ * key: their indexes in I are returned (-1 for none) and always compared in full.
+ */
+export function suffixKeys(I: Int32Array, old: Uint8Array, keys: Uint16Array): Int32Array {
+  const oldsize = old.length;
+  const shorts = new Int32Array(4).fill(-1);
+  for (let x = 0; x < I.length; x++) {
+    const ix = I[x]!;
+    if (ix + 4 <= oldsize) keys[x] = (old[ix + 2]! << 8) | old[ix + 3]!;
+    else shorts[oldsize - ix] = x;
+  }
+  return shorts;
+}
+
+/**
  * bsdiff's binary search for the longest match of new[scan..] among the
  * suffixes I[0..oldsize]; same probes and decisions as the recursive C
  * version, so the same result. Two shortcuts that cannot change an outcome:
  * the common prefix already known to be shared by both bounds is skipped,
  * and a probe outside the query's two-byte bucket (`buckets`, from
  * prefixBuckets) is decided without reading memory — its first two bytes
- * already order it — which saves most of the cache misses of a search.
+ * already order it — and one inside it by its bytes 2–3 (`keys`, from
+ * suffixKeys) unless those equal the query's, which saves most of the
+ * cache misses of a search. Either way the probe's outcome and common
+ * prefix length are what the full comparison would give.
  */
-export function search(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: number, oldsize: number, found: Int32Array, buckets: Int32Array): number {
+export function search(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: number, oldsize: number, found: Int32Array, buckets: Int32Array, keys: Uint16Array, shorts: Int32Array): number {
   const nsize = nw.length - scan;
   let st = 0;
   let en = oldsize;
   let lcpSt = 0;
   let lcpEn = 0;
+  // Whether lcpSt / lcpEn are the exact common prefix (bounded by the shorter length) of
+  // the query and that bound, not just a lower bound: then the final extension, which
+  // reads I and old at two random places each, is skipped. I[0] is the empty suffix.
+  let exactSt = true;
+  let exactEn = false;
   // [lo, hi): the suffixes sharing the query's first two bytes. The one-byte suffix is not
   // ordered by a two-byte key (it may be a prefix of the query), so it is always compared.
   let lo = 0;
   let hi = oldsize + 1;
   let single = -1;
+  // The query's bytes 2–3, or -1 when it is shorter than 4 bytes or there are no keys.
+  let q2 = -1;
   if (nsize >= 2 && oldsize >= 2) {
     const q = (nw[scan]! << 8) | nw[scan + 1]!;
     lo = buckets[q]!;
     hi = buckets[q + 1]!;
     single = buckets[old[oldsize - 1]! << 8]! - 1;
+    if (nsize >= 4 && keys.length > 0) q2 = (nw[scan + 2]! << 8) | nw[scan + 3]!;
   }
   while (en - st >= 2) {
     const x = st + ((en - st) >>> 1);
+    let k = lcpSt < lcpEn ? lcpSt : lcpEn;
     if (x !== single) {
       if (x < lo) {
         st = x;
         lcpSt = 0;
+        exactSt = false;
         continue;
       }
       if (x >= hi) {
         en = x;
         lcpEn = 0;
+        exactEn = false;
         continue;
+      }
+      // In the bucket, so bytes 0–1 are equal; a suffix of ≥ 4 bytes and a query of ≥ 4
+      // bytes then share exactly 2 or 3 bytes when their keys differ, else at least 4.
+      if (q2 >= 0 && x !== shorts[2] && x !== shorts[3]) {
+        const kx = keys[x]!;
+        if (kx !== q2) {
+          const lcp = (kx ^ q2) > 0xff ? 2 : 3;
+          if (kx < q2) {
+            st = x;
+            lcpSt = lcp;
+            exactSt = true;
+          } else {
+            en = x;
+            lcpEn = lcp;
+            exactEn = true;
+          }
+          continue;
+        }
+        if (k < 4) k = 4;
       }
     }
     const ix = I[x]!;
     const lim = Math.min(oldsize - ix, nsize);
-    let k = lcpSt < lcpEn ? lcpSt : lcpEn;
     while (k < lim && old[ix + k] === nw[scan + k]) k++;
     if (k < lim && old[ix + k]! < nw[scan + k]!) {
       st = x;
       lcpSt = k;
+      exactSt = true;
     } else {
       en = x;
       lcpEn = k;
+      exactEn = true;
     }
   }
-  const a = I[st]!;
-  const b = I[en]!;
   let x = lcpSt;
-  const xl = Math.min(oldsize - a, nsize);
-  while (x < xl && old[a + x] === nw[scan + x]) x++;
-  let y = lcpEn;
-  const yl = Math.min(oldsize - b, nsize);
-  while (y < yl && old[b + y] === nw[scan + y]) y++;
-  if (x > y) {
-    found[0] = a;
-    return x;
+  if (!exactSt) {
+    const a = I[st]!;
+    const xl = Math.min(oldsize - a, nsize);
+    while (x < xl && old[a + x] === nw[scan + x]) x++;
   }
-  found[0] = b;
-  return y;
+  let y = lcpEn;
+  if (!exactEn) {
+    const b = I[en]!;
+    const yl = Math.min(oldsize - b, nsize);
+    while (y < yl && old[b + y] === nw[scan + y]) y++;
+  }
+  found[0] = x > y ? I[st]! : I[en]!;
+  return x > y ? x : y;
 }

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { realBinary } from "./binaries.js";
 import { bsdiff, bspatch, DeltaLimitError, readOfft, suffixArray, writeOfft } from "../src/index.js";
-import { prefixBuckets, search } from "../src/bsdiff.js";
+import { prefixBuckets, search, suffixKeys } from "../src/bsdiff.js";
 
 const roundTrip = (a: Uint8Array, b: Uint8Array) => {
   const p = bsdiff(a, b);
@@ -125,16 +125,22 @@ function plainSearch(I: Int32Array, old: Uint8Array, nw: Uint8Array, scan: numbe
   return x > y ? [x, I[st]!] : [y, I[en]!];
 }
 
-describe("bsdiff search with two-byte buckets", () => {
+describe("bsdiff search with two-byte buckets and suffix keys", () => {
   const check = (old: Uint8Array, nw: Uint8Array) => {
     const I = new Int32Array(old.length + 1);
     I[0] = old.length;
     I.set(suffixArray(old), 1);
     const buckets = prefixBuckets(old);
+    const keys = new Uint16Array(old.length + 1);
+    const shorts = suffixKeys(I, old, keys);
+    const noKeys = new Uint16Array(0);
     const found = new Int32Array(1);
     for (let scan = 0; scan < nw.length; scan++) {
-      const len = search(I, old, nw, scan, old.length, found, buckets);
-      expect([len, found[0]]).toEqual(plainSearch(I, old, nw, scan, old.length));
+      const want = plainSearch(I, old, nw, scan, old.length);
+      const len = search(I, old, nw, scan, old.length, found, buckets, keys, shorts);
+      expect([len, found[0]]).toEqual(want);
+      const len2 = search(I, old, nw, scan, old.length, found, buckets, noKeys, shorts);
+      expect([len2, found[0]]).toEqual(want);
     }
   };
 
