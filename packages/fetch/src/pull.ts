@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { chmod, link, mkdir, readFile, rename, rm, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -24,6 +25,7 @@ import {
   verifyBindings,
   withRepoLock,
   type Commit,
+  type DirTree,
   type FileMeta,
   type MetadataDict,
   type RefNamespace,
@@ -555,6 +557,25 @@ class Puller {
   }
 
   /**
+   * An object stored in this repo itself, checked synchronously (the tree scan
+   * makes one check per file: a promise each cost more than the lstat).
+   * False for objects only a `core.parent` repo holds: the async path finds those.
+   */
+  private storedHere(key: string, checksum: string, type: ObjectType): boolean {
+    if (this.seen.has(key)) return true;
+    if (this.repo.storedObjectPath(checksum, type) === null) return false;
+    this.seen.add(key);
+    this.progress.skipped++;
+    return true;
+  }
+
+  /** A dirtree stored in this repo itself, read synchronously; null when it is not. */
+  private localDirTree(checksum: string): Uint8Array | null {
+    const path = this.repo.storedObjectPath(checksum, ObjectType.DirTree);
+    return path === null ? null : readFileSync(path);
+  }
+
+  /**
    * Fetch a dirtree (if missing) and walk it: local dirtrees are still walked
    * so an interrupted pull finds what it missed. `subpaths` limits the walk.
    */
@@ -562,21 +583,32 @@ class Puller {
     const key = `${checksum}.dirtree:${subpaths ? path : ""}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
-    let bytes: Uint8Array;
-    if (await this.repo.hasObject(checksum, ObjectType.DirTree)) {
-      bytes = await this.repo.loadMetadataBytes(ObjectType.DirTree, checksum);
+    let bytes = this.localDirTree(checksum);
+    let tree: DirTree;
+    if (bytes === null && (await this.repo.hasObject(checksum, ObjectType.DirTree))) bytes = await this.repo.loadMetadataBytes(ObjectType.DirTree, checksum);
+    if (bytes !== null) {
+      tree = decodeDirTree(bytes, checksum);
     } else {
       bytes = await this.fetchMetadataObject(ObjectType.DirTree, checksum);
       try {
-        decodeDirTree(bytes, checksum);
+        tree = decodeDirTree(bytes, checksum);
       } catch (e) {
         // ostree names the object first: "<checksum>.dirtree: Invalid / in filename ../afile".
         throw new PullError(`${checksum}.dirtree: ${(e as Error).message}`);
       }
       await this.storeMetadata(ObjectType.DirTree, bytes, checksum);
     }
-    const tree = decodeDirTree(bytes, checksum);
     const tasks: Array<Promise<void>> = [];
+    this.walkDirTree(tree, path, subpaths, tasks);
+    await settleAll(tasks);
+  }
+
+  /**
+   * One dirtree's entries: what this repo already holds is skipped and local
+   * subtrees are walked synchronously (after a delta the whole tree is local,
+   * ~10k checks that only need lstat); only missing objects become tasks.
+   */
+  private walkDirTree(tree: DirTree, path: string, subpaths: string[] | null, tasks: Array<Promise<void>>): void {
     const inScope = (childPath: string, isDir: boolean): { take: boolean; below: string[] | null } => {
       if (!subpaths) return { take: true, below: null };
       for (const s of subpaths) {
@@ -587,26 +619,35 @@ class Puller {
       return { take: false, below: null };
     };
     for (const f of tree.files) {
-      const cp = path === "/" ? `/${f.name}` : `${path}/${f.name}`;
-      if (!inScope(cp, false).take) continue;
-      tasks.push(this.fetchContent(f.checksum));
+      if (subpaths && !inScope(path === "/" ? `/${f.name}` : `${path}/${f.name}`, false).take) continue;
+      if (this.storedHere(`${f.checksum}.file`, f.checksum, ObjectType.File)) continue;
+      tasks.push(this.fetchContent(f.checksum, true));
     }
     for (const d of tree.dirs) {
       const cp = path === "/" ? `/${d.name}` : `${path}/${d.name}`;
       const s = inScope(cp, true);
       if (!s.take) continue;
-      tasks.push(this.scanDirMeta(d.meta));
-      tasks.push(this.scanDirTree(d.tree, cp, s.below));
+      if (!this.storedHere(`${d.meta}.dirmeta`, d.meta, ObjectType.DirMeta)) tasks.push(this.scanDirMeta(d.meta));
+      const key = `${d.tree}.dirtree:${s.below ? cp : ""}`;
+      if (this.seen.has(key)) continue;
+      const local = this.localDirTree(d.tree);
+      if (local === null) {
+        tasks.push(this.scanDirTree(d.tree, cp, s.below));
+        continue;
+      }
+      this.seen.add(key);
+      this.walkDirTree(decodeDirTree(local, d.tree), cp, s.below, tasks);
     }
-    await settleAll(tasks);
   }
 
-  private async fetchContent(checksum: string): Promise<void> {
+  /** `absentHere`: the caller found it missing from this repo itself (only a `core.parent` repo is left to check). */
+  private async fetchContent(checksum: string, absentHere = false): Promise<void> {
     const key = `${checksum}.file`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
     const repo = this.repo;
-    if (await repo.hasObject(checksum, ObjectType.File)) {
+    const parent = absentHere ? await repo.parentRepo() : null;
+    if (absentHere ? parent !== null && (await parent.hasObject(checksum, ObjectType.File)) : await repo.hasObject(checksum, ObjectType.File)) {
       this.progress.skipped++;
       return;
     }
@@ -903,7 +944,7 @@ export async function pull(repo: Repo, remoteName: string, o: PullOptions = {}):
     const signVerifiers = await signVerifiersFromConfig(remote!, "sign-verify");
     const signVerifiersSummary = await signVerifiersFromConfig(remote!, "sign-verify-summary");
     let refs = o.refs ?? [];
-    if (!refs.length && !o.mirror) {
+    if (!refs.length && !o.mirror && !o.collectionRefs?.length) {
       refs = remote!.branches;
       if (!refs.length) throw new PullError(`No configured branches for remote ${remoteName}`);
     }
