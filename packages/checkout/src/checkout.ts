@@ -83,6 +83,15 @@ export interface CheckoutOptions {
   disableFsync?: boolean;
   /** Filled with (dev, ino) → checksum for every hardlinked file. */
   devinoCache?: DevInoCache;
+  /**
+   * 1: walk on the calling thread only. 2: split the tree with one worker
+   * thread. Unset: a worker for large trees while a CPU is idle (load average
+   * below the CPU count). The worker runs this package's JavaScript build
+   * (from the TypeScript sources, the walk stays on one thread), and only
+   * fresh checkouts without whiteouts, filter callbacks or a devino cache are
+   * split.
+   */
+  threads?: 1 | 2;
 }
 
 export interface CheckoutStats {
@@ -91,11 +100,14 @@ export interface CheckoutStats {
   copied: number;
   directories: number;
   skipped: number;
+  /** Threads that walked the tree: 2 when a worker thread took part. */
+  threads: number;
 }
 
 type LinkResult = "not-supported" | "skip-existed" | "linked";
 
-interface Ctx {
+/** @internal */
+export interface Ctx {
   repo: Repo;
   user: boolean;
   overwrite: OverwriteMode;
@@ -161,33 +173,7 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
   await repo.parentRepo();
   const commit = await resolveCommit(repo, rev);
   const resolved = await resolveSubpath(repo, commit, options.subpath);
-  const skip = options.skipList ? new Set(options.skipList) : undefined;
-  const userFilter = options.filter;
-  const filter =
-    skip || userFilter
-      ? (path: string, info: FilterInfo) => !(skip?.has(path) ?? false) && (userFilter ? userFilter(path, info) : true)
-      : undefined;
-  const ctx: Ctx = {
-    repo,
-    user: !!options.userMode || repo.mode === "bare-user-only",
-    overwrite,
-    whiteouts: !!options.whiteouts,
-    passthroughWhiteouts: !!options.processPassthroughWhiteouts,
-    forceCopy: !!options.forceCopy,
-    requireHardlinks: !!options.requireHardlinks,
-    dirMask: repo.mode === "bare-user-only" || options.bareuseronlyDirs ? 0o775 : 0o7777,
-    filter,
-    cache: !!options.uncompressedCache && repo.isArchive && repo.config.getBoolean("core", "enable-uncompressed-cache", true),
-    fsync: !!options.fsync,
-    cacheFsync: !options.disableFsync && repo.config.getBoolean("core", "fsync", true),
-    devino: options.devinoCache,
-    repoDev: statSync(repo.path, { bigint: true }).dev,
-    disableXattrs: repo.config.getBoolean("core", "disable-xattrs", false),
-    stats: { commit, hardlinked: 0, copied: 0, directories: 0, skipped: 0 },
-    metas: new Map(),
-    cacheDirs: new Set(),
-    pool: options.whiteouts ? undefined : new Limiter(POOL_SIZE),
-  };
+  const ctx = makeCtx(repo, commit, options);
 
   if (resolved.kind === "file") {
     // ostree makes the destination directory (mode 0700) and puts the file in it, unfiltered.
@@ -203,6 +189,10 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     return ctx.stats;
   }
   try {
+    if (options.threads !== 1 && parallelEligible(options, overwrite)) {
+      const { checkoutParallel } = await import("./parallel.js");
+      if (await checkoutParallel(ctx, options, destination, resolved.tree, resolved.meta)) return ctx.stats;
+    }
     await checkoutDir(ctx, destination, resolved.tree, resolved.meta, "/", true);
   } catch (e) {
     // Nothing may still be writing into the target once checkout has returned.
@@ -212,7 +202,49 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
   return ctx.stats;
 }
 
-function dirMeta(ctx: Ctx, checksum: string): DirMeta {
+/**
+ * Options a worker thread can reproduce (no callbacks, no caller-owned
+ * objects) and walks whose order does not matter: whiteout removals follow
+ * ostree's order, and only fresh checkouts are split (a union over an existing
+ * tree is the incremental case, already cheap).
+ */
+function parallelEligible(o: CheckoutOptions, overwrite: OverwriteMode): boolean {
+  return overwrite === "none" && !o.whiteouts && !o.processPassthroughWhiteouts && !o.filter && !o.devinoCache;
+}
+
+/** @internal The per-walk state, for the main thread and for a worker thread rebuilding it from the same options. */
+export function makeCtx(repo: Repo, commit: string, options: CheckoutOptions): Ctx {
+  const skip = options.skipList ? new Set(options.skipList) : undefined;
+  const userFilter = options.filter;
+  const filter =
+    skip || userFilter
+      ? (path: string, info: FilterInfo) => !(skip?.has(path) ?? false) && (userFilter ? userFilter(path, info) : true)
+      : undefined;
+  return {
+    repo,
+    user: !!options.userMode || repo.mode === "bare-user-only",
+    overwrite: normalizeOverwrite(options),
+    whiteouts: !!options.whiteouts,
+    passthroughWhiteouts: !!options.processPassthroughWhiteouts,
+    forceCopy: !!options.forceCopy,
+    requireHardlinks: !!options.requireHardlinks,
+    dirMask: repo.mode === "bare-user-only" || options.bareuseronlyDirs ? 0o775 : 0o7777,
+    filter,
+    cache: !!options.uncompressedCache && repo.isArchive && repo.config.getBoolean("core", "enable-uncompressed-cache", true),
+    fsync: !!options.fsync,
+    cacheFsync: !options.disableFsync && repo.config.getBoolean("core", "fsync", true),
+    devino: options.devinoCache,
+    repoDev: statSync(repo.path, { bigint: true }).dev,
+    disableXattrs: repo.config.getBoolean("core", "disable-xattrs", false),
+    stats: { commit, hardlinked: 0, copied: 0, directories: 0, skipped: 0, threads: 1 },
+    metas: new Map(),
+    cacheDirs: new Set(),
+    pool: options.whiteouts ? undefined : new Limiter(POOL_SIZE),
+  };
+}
+
+/** @internal */
+export function dirMeta(ctx: Ctx, checksum: string): DirMeta {
   let m = ctx.metas.get(checksum);
   if (!m) {
     m = readDirMetaSync(ctx.repo, checksum);
@@ -224,8 +256,9 @@ function dirMeta(ctx: Ctx, checksum: string): DirMeta {
 /**
  * One directory: create it, its files, then its subdirectories; its own
  * metadata goes on last, as ostree does.
+ * @internal
  */
-async function checkoutDir(
+export async function checkoutDir(
   ctx: Ctx,
   path: string,
   treeCsum: string,
@@ -233,14 +266,34 @@ async function checkoutDir(
   rel: string,
   isRoot: boolean,
 ): Promise<void> {
-  const tree = readDirTreeSync(ctx.repo, treeCsum);
-  checkUniqueNames(tree, treeCsum);
+  const tree = readTree(ctx, treeCsum);
   const meta = dirMeta(ctx, metaCsum);
   const didExist = makeDirSync(ctx, path, tree, meta, rel, isRoot);
   if (didExist === undefined) return;
 
   const base = isRoot ? normalizedDir(path) : path;
-  // This directory's files still in flight on the pool: settled before its metadata goes on.
+  const background = await startFiles(ctx, base, tree, rel);
+  for (const d of tree.dirs) {
+    await checkoutDir(ctx, childPath(base, d.name), d.tree, d.meta, `${rel}${d.name}/`, false);
+  }
+  await Promise.all(background);
+  finishDir(ctx, path, meta, didExist);
+}
+
+/** @internal A dirtree, its names checked. */
+export function readTree(ctx: Ctx, checksum: string): DirTree {
+  const tree = readDirTreeSync(ctx.repo, checksum);
+  checkUniqueNames(tree, checksum);
+  return tree;
+}
+
+/**
+ * A directory's files. Returns those still in flight on the pool, to be
+ * settled before the directory's metadata goes on (its subdirectories can be
+ * walked meanwhile).
+ * @internal
+ */
+export async function startFiles(ctx: Ctx, base: string, tree: DirTree, rel: string): Promise<Promise<void>[]> {
   const background: Promise<void>[] = [];
   for (const f of tree.files) {
     const pending = checkoutFile(ctx, base, f.name, f.checksum, rel + f.name);
@@ -254,15 +307,12 @@ async function checkoutDir(
     background.push(pending);
     if (ctx.pool.full) await ctx.pool.room();
   }
-  for (const d of tree.dirs) {
-    await checkoutDir(ctx, childPath(base, d.name), d.tree, d.meta, `${rel}${d.name}/`, false);
-  }
-  await Promise.all(background);
-  finishDir(ctx, path, meta, didExist);
+  return background;
 }
 
 /** Filter and mkdir of a directory, synchronously; whether it existed already, undefined when filtered out. */
-function makeDirSync(ctx: Ctx, path: string, tree: DirTree, meta: DirMeta, rel: string, isRoot: boolean): boolean | undefined {
+/** @internal */
+export function makeDirSync(ctx: Ctx, path: string, tree: DirTree, meta: DirMeta, rel: string, isRoot: boolean): boolean | undefined {
   if (ctx.filter && !ctx.filter(rel, { mode: meta.mode, uid: meta.uid, gid: meta.gid })) {
     ctx.stats.skipped++;
     return undefined;
@@ -301,19 +351,19 @@ function madeDir(ctx: Ctx, path: string, meta: DirMeta, rel: string, isRoot: boo
 }
 
 /** `dir` as path.join leaves it: normalised, no trailing slash (except `/`). */
-function normalizedDir(dir: string): string {
+export function normalizedDir(dir: string): string {
   const n = normalize(dir);
   return n.length > 1 && n.endsWith("/") ? n.slice(0, -1) : n;
 }
 
 /** path.join(dir, name) for a normalised `dir` and a validated `name`, without re-normalising per file. */
-function childPath(dir: string, name: string): string {
+export function childPath(dir: string, name: string): string {
   if (dir === ".") return name;
   return dir === "/" ? `/${name}` : `${dir}/${name}`;
 }
 
 /** Mode, owner and mtime go on last so nobody can use a half-built directory. */
-function finishDir(ctx: Ctx, path: string, meta: DirMeta, didExist: boolean): void {
+export function finishDir(ctx: Ctx, path: string, meta: DirMeta, didExist: boolean): void {
   if (didExist) return;
   try {
     chmodSync(path, meta.mode & ctx.dirMask);
