@@ -102,8 +102,8 @@ export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
   // The suffix keys cost one random pass over old (2 bytes per old byte); they pay off only
   // where bsdiff searches at most positions (compressed or unrelated content), so they are
   // built once the searches outnumber a quarter of the old bytes.
-  let keys = new Uint16Array(0);
-  let shorts = new Int32Array(4).fill(-1);
+  let keys: Uint16Array = new Uint16Array(0);
+  let shorts: Int32Array = new Int32Array(4).fill(-1);
   let searches = 0;
   const keysAfter = Math.max(1024, oldsize >>> 2);
   const found = new Int32Array(1);
