@@ -10,3 +10,4 @@ export * from "./delta-select.js";
 export * from "./sign-verify.js";
 export * from "./mirrorlist.js";
 export * from "./metalink.js";
+export * from "./finders.js";

@@ -90,6 +90,12 @@ export interface PullOptions {
   /** Refuse a commit older than this local rev (`--timestamp-check-from-rev`). */
   timestampCheckFromRev?: string;
   disableVerifyBindings?: boolean;
+  /**
+   * ostree's `collection-refs` option (find-remotes --pull): pull these
+   * (collection ID, ref) at these commits, besides `refs`. With `mirror`
+   * each is written as that collection's ref.
+   */
+  collectionRefs?: Array<{ collectionId: string; ref: string; checksum: string }>;
   /** Overrides the remote's URL (`--url`). */
   url?: string;
   /** Overrides `gpg-verify` / `gpg-verify-summary` (pull-local `--gpg-verify`). */
@@ -1011,6 +1017,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
   if (o.requireStaticDeltas && o.disableStaticDeltas) throw new PullError("Can't specify both --require-static-deltas and --disable-static-deltas");
   if (o.requireStaticDeltas && repo.isArchive) throw new PullError("Can't use static deltas in an archive repo");
   const targets = parseTargets(o.refs ?? []);
+  for (const c of o.collectionRefs ?? []) targets.push({ ref: c.ref, pinned: c.checksum });
   const puller = new Puller(repo, source, o, ctx.remoteName, ctx.gpgVerify, ctx.collectionId, ctx.signVerifiers ?? null, ctx.gpgVerifySummary);
   await puller.openLocalcache();
   // pull.md §3 step 5: never into archive repos, not from local repos unless required, not for metadata-only pulls.
@@ -1047,6 +1054,9 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     for (const ref of summary.parsed.refs.keys()) targets.push({ ref, pinned: null });
   }
 
+  // A mirror pull writes (collection, ref): refs/mirrors/COLLECTION/ref unless it is this repo's own collection
+  // (ostree_repo_transaction_set_collection_ref); refs resolved from the summary take its collection ID.
+  const refNamespace = o.mirror ? mirrorNamespaces(repo, o.collectionRefs ?? [], summary ? summaryString(summary.parsed, "ostree.summary.collection-id") : undefined, ctx.refNamespace) : ctx.refNamespace;
   if (summary) {
     for (const [name, digest] of summary.parsed.deltas) puller.deltaTable.set(name, digest);
     puller.summaryHasDeltas = summary.parsed.deltas.size > 0;
@@ -1088,7 +1098,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
   const previous = new Map<string, string | null>();
   for (const r of resolved) {
     if (r.ref === null) continue;
-    previous.set(r.ref, await readRef(repo, ctx.refNamespace(r.ref), r.ref));
+    previous.set(r.ref, await readRef(repo, refNamespace(r.ref), r.ref));
   }
 
   puller.progress.phase = "fetching";
@@ -1098,7 +1108,7 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     await settleAll(
       resolved.map(async (r) => {
         // The delta FROM is the ref's local value (`remote:ref` for remotes), as ostree resolves it.
-        const ns: RefNamespace | null = r.ref === null ? null : ctx.remoteName ? { kind: "remote", remote: ctx.remoteName } : ctx.refNamespace(r.ref);
+        const ns: RefNamespace | null = r.ref === null ? null : ctx.remoteName ? { kind: "remote", remote: ctx.remoteName } : refNamespace(r.ref);
         const from = ns ? await readRef(repo, ns, r.ref!) : null;
         await puller.pullTarget(r.checksum, r.ref, from, depth);
       }),
@@ -1126,10 +1136,10 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
   for (const r of resolved) {
     if (r.ref === null) continue;
     const prev = previous.get(r.ref) ?? null;
-    if (!o.dryRun && prev !== r.checksum) await setRef(repo, ctx.refNamespace(r.ref), r.ref, r.checksum, { fsync: o.fsync });
+    if (!o.dryRun && prev !== r.checksum) await setRef(repo, refNamespace(r.ref), r.ref, r.checksum, { fsync: o.fsync });
     pulled.push({ ref: r.ref, checksum: r.checksum, previous: prev });
   }
-  if (o.mirror && summary && !o.dryRun && (o.refs ?? []).length === 0) {
+  if (o.mirror && summary && !o.dryRun && (o.refs ?? []).length === 0 && (o.collectionRefs ?? []).length === 0) {
     await atomicWrite(repo.tmpDir, join(repo.path, "summary"), summary.bytes, false);
     if (summary.sig) await atomicWrite(repo.tmpDir, join(repo.path, "summary.sig"), summary.sig, false);
     else await rm(join(repo.path, "summary.sig"), { force: true });
@@ -1147,6 +1157,21 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
     requests: source instanceof HttpSource ? source.http.requests : 0,
     inFlightLimit: source instanceof HttpSource ? source.http.limit.current : 0,
     dryRun: Boolean(o.dryRun),
+  };
+}
+
+function mirrorNamespaces(
+  repo: Repo,
+  collectionRefs: NonNullable<PullOptions["collectionRefs"]>,
+  summaryCollection: string | undefined,
+  fallback: (ref: string) => RefNamespace,
+): (ref: string) => RefNamespace {
+  const own = repo.config.getString("core", "collection-id") || null;
+  const byRef = new Map(collectionRefs.map((c) => [c.ref, c.collectionId]));
+  return (ref) => {
+    const cid = byRef.get(ref) ?? summaryCollection;
+    if (!cid) return fallback(ref);
+    return cid === own ? { kind: "heads" } : { kind: "mirror", collectionId: cid };
   };
 }
 

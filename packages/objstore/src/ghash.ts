@@ -18,8 +18,19 @@ export function gStrHash(s: string): number {
   return h < 2 ? 2 : h;
 }
 
-/** Insert-only string-keyed map that iterates like GHashTable (what GVariantDict needs). */
+/**
+ * Insert-only string-keyed map that iterates like GHashTable (what GVariantDict needs).
+ * `hash` replaces g_str_hash for tables keyed by other GLib hashes over a string
+ * encoding of the key (ostree_collection_ref_hash); a result below 2 becomes 2, as in GHashTable.
+ */
 export class GStrHashMap<V> {
+  constructor(private readonly hash: (key: string) => number = gStrHash) {}
+
+  private hashOf(key: string): number {
+    const h = this.hash(key) >>> 0;
+    return h < 2 ? 2 : h;
+  }
+
   private shift = MIN_SHIFT;
   private hashes: number[] = new Array<number>(1 << MIN_SHIFT).fill(0);
   private keys: string[] = [];
@@ -31,7 +42,7 @@ export class GStrHashMap<V> {
   }
 
   set(key: string, value: V): this {
-    const hash = gStrHash(key);
+    const hash = this.hashOf(key);
     const mask = this.hashes.length - 1;
     let i = this.bucket(hash);
     for (let step = 1; this.hashes[i] !== 0; step++) {
@@ -100,7 +111,7 @@ export class GStrHashMap<V> {
   }
 
   private slot(key: string): number {
-    const hash = gStrHash(key);
+    const hash = this.hashOf(key);
     const mask = this.hashes.length - 1;
     let i = this.bucket(hash);
     for (let step = 1; this.hashes[i] !== 0; step++) {

@@ -26,7 +26,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "config", description: "Change repo configuration settings", load: () => mod(import("./config.js")) },
   { name: "diff", description: "Compare directory TARGETDIR against revision REV", load: () => mod(import("./diff.js")) },
   { name: "export", description: "Stream COMMIT to stdout in tar format", load: () => mod(import("./export.js")) },
-  { name: "find-remotes", description: "Find remotes to serve the given refs" },
+  { name: "find-remotes", description: "Find remotes to serve the given refs", load: () => mod(import("./find-remotes.js")) },
   { name: "create-usb", description: "Copy the refs to a USB stick" },
   { name: "fsck", description: "Check the repository for consistency", load: () => mod(import("./fsck.js")) },
   { name: "gpg-sign", description: "Sign a commit", load: () => mod(import("./gpg-sign.js")) },
