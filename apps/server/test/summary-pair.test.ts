@@ -190,6 +190,12 @@ describeInterop("ostree-ts-server: summary and summary.sig served as one pair; c
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "meta:ostree-metadata"]).trim()).toBe(meta2);
     expectOstreeFsckClean(dest);
+    // Real `ostree find-remotes` finds the collection ref at our server with the new commit.
+    const found = await ostreeAsync(["find-remotes", `--repo=${dest}`, "--finders=config", "org.example.Served", "main"]);
+    expect(found.status).toBe(0);
+    expect(found.stdout).toContain(`Result 0: ${url}\n - Finder: OstreeRepoFinderConfig\n`);
+    expect(found.stdout).toContain(`    - (org.example.Served, main) = ${c2}\n`);
+    expect(found.stdout).toContain("1/1 refs were found.\n");
 
     // `ostree summary --view` of the bytes served.
     const view = join(tmp.path, "view");
