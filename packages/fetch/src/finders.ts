@@ -178,34 +178,29 @@ const SYSTEM_FS = new Set([
 const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 /**
- * The mounts GIO's volume monitor shows a user (removable media and the like):
- * mount points under /media, /run/media or the home directory, not of a
- * system filesystem type, the last one mounted at each point.
+ * The mounts GIO's volume monitor shows a user (removable media and the like),
+ * from /proc/self/mountinfo text: mount points under /media, /run/media or the
+ * home directory (not inside a dot directory), not of a system filesystem
+ * type; a later mount at the same point hides the earlier one.
  */
-async function userMounts(): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile("/proc/self/mountinfo", "utf8");
-  } catch {
-    return [];
-  }
-  const home = homedir();
-  const byPoint = new Map<string, string>();
-  for (const line of text.split("\n")) {
+export function userMountPoints(mountinfo: string, home: string): string[] {
+  const byPoint = new Set<string>();
+  for (const line of mountinfo.split("\n")) {
     const sep = line.indexOf(" - ");
     if (sep < 0) continue;
-    const left = line.slice(0, sep).split(" ");
+    const point = unescapeMount(line.slice(0, sep).split(" ")[4] ?? "");
     const [fstype] = line.slice(sep + 3).split(" ");
-    const point = unescapeMount(left[4] ?? "");
-    if (!fstype || SYSTEM_FS.has(fstype)) {
-      byPoint.delete(point);
-      continue;
-    }
-    const shown = point.startsWith("/media/") || point.startsWith("/run/media/") || (home !== "/" && point.startsWith(`${home}/`) && !point.slice(home.length + 1).startsWith("."));
-    if (shown) byPoint.set(point, point);
-    else byPoint.delete(point);
+    byPoint.delete(point);
+    if (!fstype || SYSTEM_FS.has(fstype)) continue;
+    const underHome = home !== "/" && point.startsWith(`${home}/`) && !point.slice(home.length).includes("/.");
+    if (point.startsWith("/media/") || point.startsWith("/run/media/") || underHome) byPoint.add(point);
   }
-  return [...byPoint.keys()];
+  return [...byPoint];
+}
+
+async function userMounts(): Promise<string[]> {
+  const text = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  return userMountPoints(text, homedir());
 }
 
 /**

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { describeInterop, ostree, tempDir } from "@ostree-ts/interop";
 import { readRef, Repo } from "@ostree-ts/objstore";
-import { findRemotes, pullFromRemotes, type FinderResult } from "../src/index.js";
+import { findRemotes, pullFromRemotes, userMountPoints, type FinderResult } from "../src/index.js";
 
 let tmp: { path: string; cleanup: () => void };
 let gpgHome: string;
@@ -137,4 +137,19 @@ describeInterop("find-remotes: config and mount finders, newest commit per ref, 
     await expect(pullFromRemotes(reopened, unsigned)).rejects.toThrow("Failed to pull some refs from the remotes: (org.example.Unsigned, u)");
     expect(await readRef(reopened, { kind: "remote", remote: "unsigned-remote" }, "u")).toBeNull();
   }, 120_000);
+});
+
+test("userMountPoints: removable and home mounts from mountinfo, not system filesystems, dot directories or hidden ones", () => {
+  const info = [
+    "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw",
+    "25 22 0:5 / /proc rw - proc proc rw",
+    "40 22 8:17 / /media/alice/USB\\040STICK rw,nosuid shared:30 - vfat /dev/sdb1 rw",
+    "41 22 8:33 / /run/media/bob/disk rw shared:31 - ext4 /dev/sdc1 rw",
+    "42 22 0:40 / /media/ram rw - tmpfs tmpfs rw",
+    "43 22 8:49 / /home/carol/usb rw - ext4 /dev/sdd1 rw",
+    "44 22 8:50 / /home/carol/.cache/x rw - ext4 /dev/sdd2 rw",
+    "45 22 8:51 / /mnt/data rw - ext4 /dev/sdd3 rw",
+    "46 40 0:41 / /media/alice/USB\\040STICK rw - tmpfs tmpfs rw",
+  ].join("\n");
+  expect(userMountPoints(info, "/home/carol")).toEqual(["/run/media/bob/disk", "/home/carol/usb"]);
 });
