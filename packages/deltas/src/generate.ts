@@ -19,6 +19,7 @@ import { variant } from "@ostree-ts/gvariant";
 import { mapLimit, ObjectType, type FileMeta, type Repo } from "@ostree-ts/objstore";
 import { bsdiffMemoryEstimate } from "./bsdiff.js";
 import { readOfft } from "./bspatch.js";
+import { readPayload } from "./read-payload.js";
 import { BsdiffPool, BsdiffWorkerLostError } from "./bsdiff-pool.js";
 import { CompressionPool, type CompressionKind, type XzPreset } from "./compress.js";
 import { DeltaError } from "./errors.js";
@@ -340,7 +341,7 @@ async function generateWithSpool(repo: Repo, options: GenerateOptions, spool: st
   log(`modified: ${matches.length}`);
   log(`new reachable: metadata=${newMeta.length + 1} content regular=${newRegular.length} symlink=${newSymlinks.length}`);
 
-  const readData = async (checksum: string) => (await repo.readContentBytes(checksum)).data;
+  const readData = (checksum: string) => readPayload(repo, checksum);
 
   // Patches are computed on a worker pool while the main thread decides, builds parts and
   // hands them to xz. Large pairs (vmlinuz: ~20 s of bsdiff) start as soon as they are
@@ -373,8 +374,17 @@ async function generateWithSpool(repo: Repo, options: GenerateOptions, spool: st
   // their total (≈ the new files' sizes) is capped.
   const prestartCap = 32 * 1024 * 1024;
   let prestarted = 0;
-  for (const m of matches) {
-    const [a, b] = await Promise.all([readData(m.from.checksum), readData(m.to.checksum)]);
+  // The next pair is read (and inflated, on the threadpool) while this one is decided.
+  const readPair = (m: FileMatch) => {
+    const p = Promise.all([readData(m.from.checksum), readData(m.to.checksum)]);
+    p.catch(() => undefined);
+    return p;
+  };
+  let nextPair = matches.length > 0 ? readPair(matches[0]!) : null;
+  for (let i = 0; i < matches.length; i++) {
+    const m = matches[i]!;
+    const [a, b] = await nextPair!;
+    nextPair = i + 1 < matches.length ? readPair(matches[i + 1]!) : null;
     // Payloads compressed under an uninformative name (e.g. initramfs.img) are recognised by their magic.
     const compressed = m.compressed || (extended && (isCompressedData(a) || isCompressedData(b)));
     const r = computeRollsumMatches(a, b, { keying: extended ? "content" : "ostree" });
@@ -491,7 +501,8 @@ async function generateWithSpool(repo: Repo, options: GenerateOptions, spool: st
         continue;
       }
       room(f.size);
-      const { meta, data } = await repo.readContentBytes(f.checksum);
+      const meta = infoCache.get(f.checksum)!.meta;
+      const data = await readData(f.checksum);
       const off = cur.append(data);
       cur.ops.op(OP_OPEN_SPLICE_AND_CLOSE, cur.modeIndex(meta), cur.xattrIndex(meta), data.length, off);
       cur.objects.push({ type: ObjectType.File, checksum: f.checksum });
