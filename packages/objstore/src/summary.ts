@@ -10,7 +10,7 @@ import { withRepoLock } from "./lock.js";
 import { compareNames, encodeCommit, encodeDirMeta, encodeDirTree, type MetadataDict } from "./metadata.js";
 import { ObjectType } from "./object-types.js";
 import { listStaticDeltaNames, staticDeltaDir } from "./prune.js";
-import { listRefs, setRef } from "./refs.js";
+import { listRefs, setRef, validateCollectionId } from "./refs.js";
 import { resolveRev } from "./rev.js";
 import { atomicWrite, parseRepoMode, type Repo } from "./repo.js";
 
@@ -130,13 +130,39 @@ export async function reindexStaticDeltas(repo: Repo): Promise<void> {
 export async function buildSummary(repo: Repo, options: SummaryOptions = {}): Promise<Uint8Array> {
   const extra: Array<readonly [string, Variant]> = [...(options.additionalMetadata ?? [])];
   const mainCollection = repo.config.getString("core", "collection-id") ?? null;
-  const refs = await listRefs(repo, { heads: true, remotes: false, mirrors: true });
+  const refs = await listRefs(repo, { heads: true, remotes: true, mirrors: true });
+  // ostree_repo_list_collection_refs: heads (under the repo's own collection ID, if any), refs/mirrors/CID,
+  // and refs/remotes/R of remotes configured with a valid collection-id; a later one wins a (CID, ref) clash.
+  const byCollection = new Map<string, Map<string, string>>();
+  const add = (cid: string, ref: string, checksum: string) => {
+    const m = byCollection.get(cid) ?? new Map<string, string>();
+    m.set(ref, checksum);
+    byCollection.set(cid, m);
+  };
+  const remoteCollection = (remote: string): string | null => {
+    const cid = repo.config.getString(`remote "${remote}"`, "collection-id");
+    if (!cid) return null;
+    try {
+      return validateCollectionId(cid);
+    } catch {
+      return null;
+    }
+  };
+  if (mainCollection !== null) for (const r of refs) if (r.ns.kind === "heads") add(mainCollection, r.ref, r.checksum);
+  for (const r of refs) if (r.ns.kind === "mirror") add(r.ns.collectionId, r.ref, r.checksum);
+  for (const r of refs) {
+    const cid = r.ns.kind === "remote" ? remoteCollection(r.ns.remote) : null;
+    if (cid) add(cid, r.ref, r.checksum);
+  }
+
+  // Without a collection ID the main refs are refs/heads; with one, that collection's entry (ostree keeps it
+  // out of the collection map for backwards compatibility).
   const mainRefs: Value[] = [];
-  const heads = strcmpSort(
-    refs.filter((r) => r.ns.kind === "heads"),
-    (r) => r.ref,
-  );
-  for (const r of heads) mainRefs.push(await refEntry(repo, r.ref, r.checksum));
+  const main =
+    mainCollection === null
+      ? refs.filter((r) => r.ns.kind === "heads").map((r) => ({ ref: r.ref, checksum: r.checksum }))
+      : [...(byCollection.get(mainCollection) ?? new Map<string, string>())].map(([ref, checksum]) => ({ ref, checksum }));
+  for (const r of strcmpSort(main, (x) => x.ref)) mainRefs.push(await refEntry(repo, r.ref, r.checksum));
 
   if (!repo.config.getBoolean("core", "no-deltas-in-summary", false)) {
     const names = await listStaticDeltaNames(repo);
@@ -152,18 +178,13 @@ export async function buildSummary(repo: Repo, options: SummaryOptions = {}): Pr
   extra.push(["ostree.summary.tombstone-commits", variant("b", repo.config.getBoolean("core", "tombstone-commits", false))]);
   extra.push(["ostree.summary.indexed-deltas", variant("b", true)]);
 
-  // Mirrors go to the collection map, sorted by collection ID then ref.
-  const byCollection = new Map<string, Array<{ ref: string; checksum: string }>>();
-  for (const r of refs) {
-    if (r.ns.kind !== "mirror" || r.ns.collectionId === mainCollection) continue;
-    const list = byCollection.get(r.ns.collectionId) ?? [];
-    list.push({ ref: r.ref, checksum: r.checksum });
-    byCollection.set(r.ns.collectionId, list);
-  }
+  // Every other collection goes to the collection map, sorted by collection ID then ref.
   const map: Value[] = [];
   for (const cid of strcmpSort([...byCollection.keys()], (c) => c)) {
+    if (cid === mainCollection) continue;
     const entries: Value[] = [];
-    for (const r of strcmpSort(byCollection.get(cid)!, (x) => x.ref)) entries.push(await refEntry(repo, r.ref, r.checksum));
+    const list = [...byCollection.get(cid)!].map(([ref, checksum]) => ({ ref, checksum }));
+    for (const r of strcmpSort(list, (x) => x.ref)) entries.push(await refEntry(repo, r.ref, r.checksum));
     map.push([cid, entries]);
   }
   if (mainCollection !== null) extra.push(["ostree.summary.collection-id", variant("s", mainCollection)]);

@@ -123,6 +123,36 @@ describeInterop("summary against real ostree", () => {
     expect(await commitRepoMetadata(await Repo.open(makeRepo("no-collection")))).toBeNull();
   });
 
+  it("refs of remotes configured with a collection ID are listed (main refs for the repo's own one), as ostree", async () => {
+    for (const [name, init] of [
+      ["remote-refs-main", ["--collection-id=org.example.Main"]],
+      ["remote-refs-plain", []],
+    ] as const) {
+      const a = makeRepo(name, [...init]);
+      const head = ostree(["rev-parse", `--repo=${a}`, "a"]).trim();
+      const old = ostree(["rev-parse", `--repo=${a}`, "b/c"]).trim();
+      ostree(["remote", "add", `--repo=${a}`, "--no-gpg-verify", "--collection-id=org.example.Remote", "r1", "http://example.invalid/1"]);
+      ostree(["remote", "add", `--repo=${a}`, "--no-gpg-verify", "--collection-id=org.example.Main", "r2", "http://example.invalid/2"]);
+      ostree(["remote", "add", `--repo=${a}`, "--no-gpg-verify", "r3", "http://example.invalid/3"]);
+      ostree(["refs", `--repo=${a}`, `--create=r1:rc`, head]);
+      ostree(["refs", `--repo=${a}`, `--create=r2:same`, old]);
+      ostree(["refs", `--repo=${a}`, `--create=r2:a`, old]);
+      ostree(["refs", `--repo=${a}`, `--create=r3:plain`, head]);
+      ostree(["refs", `--repo=${a}`, "--collections", "--create=org.example.Remote:mirrored", old]);
+      const b = join(tmp.path, `${name}-ours`);
+      cpSync(a, b, { recursive: true });
+      ostree(["summary", "-u", `--repo=${a}`], { env: { SOURCE_DATE_EPOCH: "1600000000" } });
+      const theirs = new Uint8Array(readFileSync(join(a, "summary")));
+      const repo = await Repo.open(b);
+      await commitRepoMetadata(repo, { timestamp: 1600000000 });
+      const ours = await updateSummary(repo, { lastModified: lastModified(theirs) });
+      expect(Buffer.from(ours).toString("hex")).toBe(Buffer.from(theirs).toString("hex"));
+      const view = ostree(["summary", "--view", `--repo=${b}`]);
+      expect(view).toContain("(org.example.Remote, rc)");
+      expect(view).not.toContain("plain");
+    }
+  });
+
   it("auto-update-summary hook regenerates only when configured", async () => {
     const a = makeRepo("auto");
     const repo = await Repo.open(a);
