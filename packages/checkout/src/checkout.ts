@@ -29,9 +29,8 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createInflateRaw, inflateRaw, inflateRawSync } from "node:zlib";
 import { listAttributesSync } from "@napi-rs/xattr";
-import { S_IFLNK, S_IFMT, S_IFREG, type DirMeta, type DirTree, type Repo, type Xattrs } from "@ostree-ts/objstore";
+import { S_IFLNK, S_IFMT, S_IFREG, TaskPool, type DirMeta, type DirTree, type Repo, type Xattrs } from "@ostree-ts/objstore";
 import { DevInoCache } from "./devino.js";
-import { Limiter } from "./limit.js";
 import { CheckoutError, errnoError, errnoOf, UnsafePathError } from "./errors.js";
 import { checksumPath, getXattrsSync, rmRf, setXattrsSync, tempName } from "./fsutil.js";
 import { probeFileSync, readDirMetaSync, readDirTreeSync, SMALL_OBJECT, type Probed } from "./probe.js";
@@ -129,7 +128,7 @@ export interface Ctx {
   /** uncompressed-objects-cache/XX directories known to exist. */
   cacheDirs: Set<string>;
   /** Threadpool inflate/write/fsync of archive payloads; undefined with whiteouts, whose removals must follow ostree's order exactly. */
-  pool: Limiter | undefined;
+  pool: TaskPool | undefined;
 }
 
 /** Threadpool calls in flight: libuv has four threads, and the machines this runs on often two cores. */
@@ -239,7 +238,7 @@ export function makeCtx(repo: Repo, commit: string, options: CheckoutOptions): C
     stats: { commit, hardlinked: 0, copied: 0, directories: 0, skipped: 0, threads: 1 },
     metas: new Map(),
     cacheDirs: new Set(),
-    pool: options.whiteouts ? undefined : new Limiter(POOL_SIZE),
+    pool: options.whiteouts ? undefined : new TaskPool(POOL_SIZE),
   };
 }
 
@@ -691,7 +690,7 @@ function writePayload(ctx: Ctx, p: Probed, path: string, flags: number, fsync: b
           // Inflate, write and fsync on the threadpool: the walk goes on meanwhile. `raw` may be the probes' shared buffer.
           const input = p.raw ? Buffer.from(raw.subarray(p.payloadOffset)) : raw.subarray(p.payloadOffset);
           closeLater = true;
-          return ctx.pool.run(() => inflateWriteAsync(fd, input, opts, fsync)).finally(() => closeSync(fd));
+          return ctx.pool.call(() => inflateWriteAsync(fd, input, opts, fsync)).finally(() => closeSync(fd));
         }
         writeAllSync(fd, inflateRawSync(raw.subarray(p.payloadOffset), opts));
       } else {
