@@ -1,11 +1,18 @@
 import { createHash } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { atomicWrite, buildSummary, commitRepoMetadata, listRefs, reindexStaticDeltas, Repo, withRepoLock } from "@ostree-ts/objstore";
+import { atomicWrite, buildSummary, commitRepoMetadata, reindexStaticDeltas, Repo, summaryRefs, withRepoLock } from "@ostree-ts/objstore";
 import { parseSummary } from "@ostree-ts/fetch";
 import type { SummarySigner } from "./signer.js";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** One line per listed ref (main refs, then the collection map), to compare a summary with the repo. */
+function refLines(main: Iterable<[string, { checksum: string }]>, collections: Iterable<[string, Iterable<[string, { checksum: string }]>]>): string {
+  const lines = [...main].map(([ref, r]) => `${ref} ${r.checksum}`);
+  for (const [cid, refs] of collections) for (const [ref, r] of refs) lines.push(`(${cid}, ${ref}) ${r.checksum}`);
+  return lines.sort().join("\n");
+}
 
 /**
  * One published generation of `summary` and its `summary.sig`: the server
@@ -128,15 +135,24 @@ export class SummaryKeeper {
   /** Regenerate the summary if its refs differ from the repo's, or re-sign it; returns whether it changed anything. */
   async check(): Promise<boolean> {
     const repo = await Repo.open(this.repoPath);
-    const refs = (await listRefs(repo, { heads: true, remotes: false, mirrors: false })).map((r) => `${r.ref} ${r.checksum}`).sort();
+    // The refs `summary -u` would list (objstore's choice: heads, mirrors, collection remotes) against the summary's.
+    const wanted = await summaryRefs(repo);
+    const entries = (list: Array<{ ref: string; checksum: string }>) => list.map((r): [string, { checksum: string }] => [r.ref, r]);
+    const refs = refLines(
+      entries(wanted.main),
+      [...wanted.collections].map(([cid, list]): [string, Array<[string, { checksum: string }]>] => [cid, entries(list)]),
+    );
     const bytes = await readOptional(join(this.repoPath, "summary"));
-    let current: string[] | null = null;
+    let current: string | null = null;
     try {
-      if (bytes) current = [...parseSummary(bytes).refs].map(([ref, r]) => `${ref} ${r.checksum}`).sort();
+      if (bytes) {
+        const parsed = parseSummary(bytes);
+        current = refLines(parsed.refs, parsed.collections);
+      }
     } catch {
       current = null;
     }
-    if (current === null || current.join("\n") !== refs.join("\n")) {
+    if (current === null || current !== refs) {
       await this.regenerate("refs-changed", repo);
       return true;
     }

@@ -207,5 +207,17 @@ describeInterop("ostree-ts-server: summary and summary.sig served as one pair; c
     expect(out).toMatch(new RegExp(`^\\* \\(org\\.example\\.Served, ostree-metadata\\)\\n    Latest Commit \\(\\d+ bytes\\):\\n      ${meta2}$`, "m"));
     expect(out).toContain("Collection ID (ostree.summary.collection-id): org.example.Served");
     expect(readFileSync(join(src, "summary")).equals(served.body)).toBe(true);
+
+    // Up to date means no new ostree-metadata commit per poll; a mirrored collection ref is picked up once.
+    let n = keeper.updates;
+    await new Promise((ok) => setTimeout(ok, 400));
+    expect(keeper.updates).toBe(n);
+    mkdirSync(join(src, "refs", "mirrors", "org.example.Other"), { recursive: true });
+    writeFileSync(join(src, "refs", "mirrors", "org.example.Other", "mirrored"), `${c1}\n`);
+    await until("mirror in the collection map", () => parseSummary(keeper.current!.summary).collections.get("org.example.Other")?.get("mirrored")?.checksum === c1);
+    await keeper.idle();
+    n = keeper.updates;
+    await new Promise((ok) => setTimeout(ok, 400));
+    expect(keeper.updates).toBe(n);
   }, 180_000);
 });

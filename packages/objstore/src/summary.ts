@@ -126,13 +126,24 @@ export async function reindexStaticDeltas(repo: Repo): Promise<void> {
   }
 }
 
-/** The summary bytes ostree 2022.7 would write for this repo (no side effects). */
-export async function buildSummary(repo: Repo, options: SummaryOptions = {}): Promise<Uint8Array> {
-  const extra: Array<readonly [string, Variant]> = [...(options.additionalMetadata ?? [])];
+export interface SummaryRefs {
+  /** The summary's main refs (refs/heads, or the repo's own collection), strcmp order. */
+  main: Array<{ ref: string; checksum: string }>;
+  /** `ostree.summary.collection-map`: every other collection ID, both levels in strcmp order. */
+  collections: Map<string, Array<{ ref: string; checksum: string }>>;
+}
+
+/**
+ * The refs `summary -u` lists, as ostree_repo_regenerate_summary picks them
+ * through ostree_repo_list_collection_refs: heads (under the repo's own
+ * collection ID, if any), refs/mirrors/CID, and refs/remotes/R of remotes
+ * configured with a valid collection-id; a later one wins a (CID, ref) clash.
+ * Without a collection ID the main refs are refs/heads; with one, that
+ * collection's entry, which ostree keeps out of the map for backwards compatibility.
+ */
+export async function summaryRefs(repo: Repo): Promise<SummaryRefs> {
   const mainCollection = repo.config.getString("core", "collection-id") ?? null;
   const refs = await listRefs(repo, { heads: true, remotes: true, mirrors: true });
-  // ostree_repo_list_collection_refs: heads (under the repo's own collection ID, if any), refs/mirrors/CID,
-  // and refs/remotes/R of remotes configured with a valid collection-id; a later one wins a (CID, ref) clash.
   const byCollection = new Map<string, Map<string, string>>();
   const add = (cid: string, ref: string, checksum: string) => {
     const m = byCollection.get(cid) ?? new Map<string, string>();
@@ -154,15 +165,30 @@ export async function buildSummary(repo: Repo, options: SummaryOptions = {}): Pr
     const cid = r.ns.kind === "remote" ? remoteCollection(r.ns.remote) : null;
     if (cid) add(cid, r.ref, r.checksum);
   }
-
-  // Without a collection ID the main refs are refs/heads; with one, that collection's entry (ostree keeps it
-  // out of the collection map for backwards compatibility).
-  const mainRefs: Value[] = [];
+  const sorted = (m: Map<string, string> | undefined) =>
+    strcmpSort(
+      [...(m ?? new Map<string, string>())].map(([ref, checksum]) => ({ ref, checksum })),
+      (x) => x.ref,
+    );
   const main =
     mainCollection === null
-      ? refs.filter((r) => r.ns.kind === "heads").map((r) => ({ ref: r.ref, checksum: r.checksum }))
-      : [...(byCollection.get(mainCollection) ?? new Map<string, string>())].map(([ref, checksum]) => ({ ref, checksum }));
-  for (const r of strcmpSort(main, (x) => x.ref)) mainRefs.push(await refEntry(repo, r.ref, r.checksum));
+      ? strcmpSort(
+          refs.filter((r) => r.ns.kind === "heads").map((r) => ({ ref: r.ref, checksum: r.checksum })),
+          (x) => x.ref,
+        )
+      : sorted(byCollection.get(mainCollection));
+  const collections = new Map<string, Array<{ ref: string; checksum: string }>>();
+  for (const cid of strcmpSort([...byCollection.keys()], (c) => c)) if (cid !== mainCollection) collections.set(cid, sorted(byCollection.get(cid)));
+  return { main, collections };
+}
+
+/** The summary bytes ostree 2022.7 would write for this repo (no side effects). */
+export async function buildSummary(repo: Repo, options: SummaryOptions = {}): Promise<Uint8Array> {
+  const extra: Array<readonly [string, Variant]> = [...(options.additionalMetadata ?? [])];
+  const mainCollection = repo.config.getString("core", "collection-id") ?? null;
+  const listed = await summaryRefs(repo);
+  const mainRefs: Value[] = [];
+  for (const r of listed.main) mainRefs.push(await refEntry(repo, r.ref, r.checksum));
 
   if (!repo.config.getBoolean("core", "no-deltas-in-summary", false)) {
     const names = await listStaticDeltaNames(repo);
@@ -178,13 +204,10 @@ export async function buildSummary(repo: Repo, options: SummaryOptions = {}): Pr
   extra.push(["ostree.summary.tombstone-commits", variant("b", repo.config.getBoolean("core", "tombstone-commits", false))]);
   extra.push(["ostree.summary.indexed-deltas", variant("b", true)]);
 
-  // Every other collection goes to the collection map, sorted by collection ID then ref.
   const map: Value[] = [];
-  for (const cid of strcmpSort([...byCollection.keys()], (c) => c)) {
-    if (cid === mainCollection) continue;
+  for (const [cid, list] of listed.collections) {
     const entries: Value[] = [];
-    const list = [...byCollection.get(cid)!].map(([ref, checksum]) => ({ ref, checksum }));
-    for (const r of strcmpSort(list, (x) => x.ref)) entries.push(await refEntry(repo, r.ref, r.checksum));
+    for (const r of list) entries.push(await refEntry(repo, r.ref, r.checksum));
     map.push([cid, entries]);
   }
   if (mainCollection !== null) extra.push(["ostree.summary.collection-id", variant("s", mainCollection)]);
