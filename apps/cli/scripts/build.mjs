@@ -5,6 +5,13 @@
 // TypeScript sources (the "source" condition); native modules stay external
 // and are loaded lazily through createRequire so `--version` never pays for them.
 //
+// esbuild splits by file: every module a command reaches through import
+// statements is loaded with it. objstore's index re-exports all of objstore
+// (commit, fsck, prune, tar import with pako and tar-stream…), so importing
+// anything from "@ostree-ts/objstore" used to load all of it (a 440 KB chunk
+// for `rev-parse` and `checkout`). The deep-imports plugin points each named
+// import at the file that declares the name instead.
+//
 // Several developers rebuild while others run the CLI, so the build never
 // pulls a file from under a running process: chunk names carry a content hash
 // and are written once, the entry is replaced atomically (temp + rename), and a
@@ -43,6 +50,93 @@ ${["getAttributeSync", "listAttributesSync", "setAttributeSync", "removeAttribut
   },
 };
 
+/**
+ * Exported value names of a package's index, mapped to the source file that
+ * declares them (from the index's `export *` and `export { … } from` lines and
+ * each file's `export function/class/const …` and `export { … }`). A name
+ * found in two files, or not found, keeps the index import. A wrong mapping
+ * cannot go unnoticed: esbuild fails on an import the file does not export.
+ */
+function exportMap(indexPath) {
+  const dir = dirname(indexPath);
+  const map = new Map();
+  const conflicts = new Set();
+  const add = (name, file) => {
+    if (map.has(name) && map.get(name) !== file) conflicts.add(name);
+    else map.set(name, file);
+  };
+  const fileOf = (spec) => join(dir, spec.replace(/\.js$/, ".ts"));
+  const declared = (file) => {
+    const text = readFileSync(file, "utf8");
+    for (const m of text.matchAll(/^export (?:declare )?(?:async )?(?:abstract )?(?:function\*?|class|const|let|var|enum) ([A-Za-z0-9_$]+)/gm)) add(m[1], file);
+    for (const m of text.matchAll(/^export \{([^}]*)\}(?: from "([^"]+)")?;/gm)) {
+      for (const spec of m[1].split(",")) {
+        const [local, exported = local] = spec.trim().replace(/^type\s+/, "").split(/\s+as\s+/);
+        if (!local || /^type\s/.test(spec.trim())) continue;
+        // Re-exported from elsewhere: the declaring file is the other one.
+        add(exported, m[2] ? fileOf(m[2]) : file);
+      }
+    }
+  };
+  const index = readFileSync(indexPath, "utf8");
+  for (const m of index.matchAll(/^export \* from "([^"]+)";/gm)) declared(fileOf(m[1]));
+  for (const m of index.matchAll(/^export \{([^}]*)\} from "([^"]+)";/gm)) {
+    for (const spec of m[1].split(",")) {
+      const t = spec.trim();
+      if (!t || t.startsWith("type ")) continue;
+      const [local, exported = local] = t.split(/\s+as\s+/);
+      if (local === exported) add(exported, fileOf(m[2]));
+    }
+  }
+  for (const c of conflicts) map.delete(c);
+  return map;
+}
+
+const DEEP = { "@ostree-ts/objstore": exportMap(join(root, "../../packages/objstore/src/index.ts")) };
+
+const deepImports = {
+  name: "deep-imports",
+  setup(b) {
+    const pkgs = Object.keys(DEEP).map((p) => p.replace(/[/]/g, "\\/")).join("|");
+    const staticRe = new RegExp(`(import|export)\\s*\\{([^}]*)\\}\\s*from\\s*"(${pkgs})";`, "g");
+    const dynamicRe = new RegExp(`const\\s*\\{([^}]*)\\}\\s*=\\s*await\\s+import\\("(${pkgs})"\\);`, "g");
+    const split = (list, pkg) => {
+      const byFile = new Map();
+      const rest = [];
+      for (const raw of list.split(",")) {
+        const spec = raw.trim();
+        if (!spec) continue;
+        const name = spec.replace(/^type\s+/, "").split(/\s+as\s+|\s*:\s*/)[0];
+        const file = spec.startsWith("type ") ? undefined : DEEP[pkg].get(name);
+        if (file === undefined) rest.push(spec);
+        else byFile.set(file, [...(byFile.get(file) ?? []), spec]);
+      }
+      return { byFile, rest };
+    };
+    b.onLoad({ filter: /\/(packages\/[^/]+\/src|apps\/cli\/src)\/.*\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, "utf8");
+      if (!Object.keys(DEEP).some((p) => text.includes(`"${p}"`))) return undefined;
+      let out = text.replace(staticRe, (_all, kw, list, pkg) => {
+        const { byFile, rest } = split(list, pkg);
+        const lines = [...byFile].map(([file, specs]) => `${kw} { ${specs.join(", ")} } from ${JSON.stringify(file)};`);
+        // Type-only names as `import type`, which is always erased (an `import { type X }` left alone would load the index).
+        const types = rest.filter((t) => t.startsWith("type ")).map((t) => t.slice(5).trim());
+        const values = rest.filter((t) => !t.startsWith("type "));
+        if (types.length) lines.push(`${kw} type { ${types.join(", ")} } from "${pkg}";`);
+        if (values.length) lines.push(`${kw} { ${values.join(", ")} } from "${pkg}";`);
+        return lines.join(" ");
+      });
+      // `const { A, B } = await import(PKG)` with every name from one file: import that file.
+      out = out.replace(dynamicRe, (all, list, pkg) => {
+        const { byFile, rest } = split(list, pkg);
+        if (rest.length || byFile.size !== 1) return all;
+        return `const {${list}} = await import(${JSON.stringify([...byFile.keys()][0])});`;
+      });
+      return { contents: out, loader: "ts", resolveDir: dirname(args.path) };
+    });
+  },
+};
+
 const result = await build({
   entryPoints: { "ostree-ts": `${root}/src/main.ts` },
   outdir: dist,
@@ -57,7 +151,7 @@ const result = await build({
   // CommonJS dependencies bundled into ESM call require() for Node built-ins;
   // every output file gets its own (a chunk may hold such a dependency).
   banner: { js: 'import { createRequire as __ostreeTsCreateRequire } from "node:module";\nconst require = __ostreeTsCreateRequire(import.meta.url);' },
-  plugins: [lazyNative],
+  plugins: [lazyNative, deepImports],
   sourcemap: false,
   legalComments: "none",
   logLevel: "warning",
