@@ -10,7 +10,9 @@
  *
  * Memory: a job is admitted when the estimated working sets of the running
  * jobs (bsdiffMemoryEstimate + both inputs, copied to the worker) fit the
- * budget; a job larger than the whole budget runs alone.
+ * budget; a job larger than the whole budget runs alone. Each worker keeps
+ * its largest suffix array (and suffix keys) for the next job (BsdiffScratch),
+ * so between jobs a worker holds at most what its largest admitted job used.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -30,9 +32,10 @@ function workerSource(): string {
 const { parentPort } = require("node:worker_threads");
 ${text}
 ${namespaces.map((n) => `const ${n} = ${table};`).join("\n")}
+const scratch = { I: new Int32Array(0), keys: new Uint16Array(0) };
 parentPort.on("message", ({ id, oldBuf, newBuf }) => {
   try {
-    const patch = ${bsdiffCore.name}(oldBuf, newBuf);
+    const patch = ${bsdiffCore.name}(oldBuf, newBuf, scratch);
     // The view (with its ≤ 1/16 slack) is transferred as is rather than trimmed by a copy.
     const out = patch.byteOffset === 0 ? patch : patch.slice();
     parentPort.postMessage({ id, patch: out }, [out.buffer]);

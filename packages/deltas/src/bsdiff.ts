@@ -86,16 +86,33 @@ export function checkBsdiffInputs(oldsize: number, newsize: number, options: Bsd
 }
 
 /**
+ * Arrays a bsdiff worker keeps from job to job (grown, never shrunk), so its
+ * largest suffix array is allocated once instead of per pair: per-pair
+ * allocations of up to 4·old bytes left the allocator's arenas fragmented
+ * and the process RSS far above the live data.
+ */
+export interface BsdiffScratch {
+  I: Int32Array;
+  keys: Uint16Array;
+}
+
+/**
  * The matching loop, inputs already checked. It references only `Sink`,
  * `search`, `suffixKeys`, `prefixBuckets`, `writeOfft` and `sais` (and sais'
  * helpers), never module state,
  * so bsdiff-pool.ts can rebuild it inside a worker from its source text.
  */
-export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
+export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array, scratch?: BsdiffScratch): Uint8Array {
   const oldsize = oldBuf.length;
   const newsize = newBuf.length;
   // I[0] is the empty suffix, as in qsufsort; I[1..] the sorted suffixes.
-  const I = new Int32Array(oldsize + 1);
+  let I: Int32Array;
+  if (scratch) {
+    if (scratch.I.length < oldsize + 1) scratch.I = new Int32Array(oldsize + 1);
+    I = scratch.I.subarray(0, oldsize + 1);
+  } else {
+    I = new Int32Array(oldsize + 1);
+  }
   I[0] = oldsize;
   sais(oldBuf, I.subarray(1), oldsize, 256);
   const buckets = prefixBuckets(oldBuf);
@@ -125,7 +142,12 @@ export function bsdiffCore(oldBuf: Uint8Array, newBuf: Uint8Array): Uint8Array {
     let scsc: number;
     for (scsc = scan += len; scan < newsize; scan++) {
       if (++searches === keysAfter) {
-        keys = new Uint16Array(oldsize + 1);
+        if (scratch) {
+          if (scratch.keys.length < oldsize + 1) scratch.keys = new Uint16Array(oldsize + 1);
+          keys = scratch.keys.subarray(0, oldsize + 1);
+        } else {
+          keys = new Uint16Array(oldsize + 1);
+        }
         shorts = suffixKeys(I, old, keys);
       }
       len = search(I, old, nw, scan, oldsize, found, buckets, keys, shorts);

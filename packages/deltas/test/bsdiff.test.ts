@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { realBinary } from "./binaries.js";
 import { bsdiff, bspatch, DeltaLimitError, readOfft, suffixArray, writeOfft } from "../src/index.js";
-import { prefixBuckets, search, suffixKeys } from "../src/bsdiff.js";
+import { bsdiffCore, prefixBuckets, search, suffixKeys, type BsdiffScratch } from "../src/bsdiff.js";
 
 const roundTrip = (a: Uint8Array, b: Uint8Array) => {
   const p = bsdiff(a, b);
@@ -87,6 +87,27 @@ describe("bsdiff → bspatch", () => {
   it("refuses inputs above maxInputSize", () => {
     expect(() => bsdiff(new Uint8Array(10), new Uint8Array(10), { maxInputSize: 19 })).toThrow(DeltaLimitError);
     expect(() => bsdiff(new Uint8Array(10), new Uint8Array(10), { maxInputSize: 20 })).not.toThrow();
+  });
+});
+
+describe("bsdiff with a reused scratch (as a worker runs it)", () => {
+  it("gives the same patches when the arrays are left over from larger and smaller jobs", () => {
+    const scratch: BsdiffScratch = { I: new Int32Array(0), keys: new Uint16Array(0) };
+    const big = realBinary(1 << 17);
+    const jobs: Array<[Uint8Array, Uint8Array]> = [
+      [big, realBinary(1 << 17).map((v, i) => (i % 97 === 0 ? v ^ 1 : v))],
+      [big.subarray(0, 5000), Uint8Array.from(big.subarray(100, 5300)).reverse()],
+      // Unrelated content: enough searches to build the suffix keys in the scratch.
+      [Uint8Array.from({ length: 20000 }, (_, i) => (i * 7919) & 0xff), Uint8Array.from({ length: 20000 }, (_, i) => (i * 104729 + 13) & 0xff)],
+      [big.subarray(3), big.subarray(0, 40000)],
+    ];
+    for (const [a, b] of jobs) {
+      const patch = bsdiffCore(a, b, scratch);
+      expect(Buffer.from(patch).equals(Buffer.from(bsdiffCore(a, b)))).toBe(true);
+      expect(Buffer.from(bspatch(a, patch, b.length)).equals(Buffer.from(b))).toBe(true);
+    }
+    expect(scratch.I.length).toBe((1 << 17) + 1);
+    expect(scratch.keys.length).toBeGreaterThan(0);
   });
 });
 
