@@ -13,7 +13,7 @@
  * object hashing wrong) stops the part; objects already stored by then were
  * each verified.
  */
-import { accessSync, constants, lstatSync, readFileSync } from "node:fs";
+import { accessSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { delimiter, dirname, join } from "node:path";
 import type { Variant } from "@ostree-ts/gvariant";
@@ -29,13 +29,16 @@ import {
   OP_SET_READ_SOURCE,
   OP_UNSET_READ_SOURCE,
   OP_WRITE,
+  decodePartPayload,
   openPart,
   parseOps,
+  sha256Hex,
   type Op,
   type PartPayload,
 } from "./part.js";
 import { DELTAPART_VERSION, inlinePart, readSuperblockBytes, verifySuperblockCommit, type PartHeader, type Superblock } from "./superblock.js";
-import type { DecompressOptions } from "./compress.js";
+import { COMPRESSION_XZ, type DecompressOptions } from "./compress.js";
+import { xzDecodeToFile } from "./xz-decode.js";
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -191,6 +194,20 @@ function metaFor(payload: PartPayload, mi: number, xi: number, symlinkTarget = "
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * Grow-only buffers reused across objects and parts: objects are built in one and read
+ * sources read into the other, instead of allocating (and leaving to the GC and malloc)
+ * one buffer per object — thousands per delta, up to a kernel image each. The object
+ * store has consumed an object's bytes when writeContent returns.
+ */
+class Scratch {
+  private buf = new Uint8Array(0);
+  take(size: number): Uint8Array {
+    if (size > this.buf.length) this.buf = Buffer.allocUnsafeSlow(Math.max(size, Math.min(2 * this.buf.length, 64 << 20)));
+    return this.buf.subarray(0, size);
+  }
+}
+
 /** Runs a validated program against a repository. */
 async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops: Op[], what: string, options: ApplyOptions): Promise<number> {
   const blob = payload.blob;
@@ -198,6 +215,8 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
   let written = 0;
   let source: { checksum: string; data: Uint8Array } | null = null;
   const cache: { last: { checksum: string; data: Uint8Array } | null } = { last: null };
+  const objectScratch = new Scratch();
+  const sourceScratch = new Scratch();
   let open: { meta: FileMeta; buf: Uint8Array; at: number } | null = null;
   for (const op of ops) {
     const obj = header.objects[k];
@@ -227,7 +246,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
       case OP_OPEN: {
         const [mi, xi, size] = op.args as [number, number, number];
         // Unzeroed: validation proved that WRITEs or one BSPATCH fill every byte before CLOSE.
-        open = { meta: metaFor(payload, mi, xi), buf: Buffer.allocUnsafe(size), at: 0 };
+        open = { meta: metaFor(payload, mi, xi), buf: objectScratch.take(size), at: 0 };
         break;
       }
       case OP_WRITE: {
@@ -249,7 +268,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
         if (cache.last?.checksum !== checksum) {
           let data: Uint8Array;
           try {
-            data = await readSource(repo, checksum, () => fail(what, op, `read source ${checksum} is not a regular file`));
+            data = await readSource(repo, checksum, sourceScratch, () => fail(what, op, `read source ${checksum} is not a regular file`));
           } catch (e) {
             if (e instanceof DeltaFormatError) throw e;
             throw new DeltaApplyError(`${what}: read source ${checksum}: ${(e as Error).message}`);
@@ -289,7 +308,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
  * sources). Archive objects, and objects only in a parent repo, go through
  * the stream.
  */
-async function readSource(repo: Repo, checksum: string, notRegular: () => never): Promise<Uint8Array> {
+async function readSource(repo: Repo, checksum: string, scratch: Scratch, notRegular: () => never): Promise<Uint8Array> {
   const path = repo.isArchive ? null : repo.storedObjectPath(checksum, ObjectType.File);
   const st = path ? lstatSync(path, { throwIfNoEntry: false }) : undefined;
   if (path && st) {
@@ -300,11 +319,28 @@ async function readSource(repo: Repo, checksum: string, notRegular: () => never)
       mode = decodeOstreeMeta(meta[1], checksum).mode;
     }
     if ((mode & S_IFMT) !== S_IFREG || !st.isFile()) notRegular();
-    return readFileSync(path);
+    return readWhole(path, scratch);
   }
   const obj = await repo.readContentBytes(checksum);
   if ((obj.meta.mode & S_IFMT) !== S_IFREG) notRegular();
   return obj.data;
+}
+
+/** A file's bytes in `scratch` (valid until its next use): one open, fstat and read. */
+function readWhole(path: string, scratch: Scratch): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const out = scratch.take(size);
+    for (let at = 0; at < size; ) {
+      const n = readSync(fd, out, at, size - at, at);
+      if (n === 0) throw new DeltaApplyError(`${path} shrank while reading (${at} of ${size} bytes)`);
+      at += n;
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function haveAll(repo: Repo, header: PartHeader): Promise<boolean> {
@@ -333,6 +369,23 @@ export interface PreparedPart {
 
 /** Stages 1–2 of applying a part: checksum, size, decompression with cap, program validation. */
 export async function preparePart(superblock: Superblock, partIndex: number, partBytes: Uint8Array, options: ApplyOptions = {}): Promise<PreparedPart> {
+  return (await fetchPart(superblock, partIndex, partBytes, options)).prepare();
+}
+
+/** A part checked and decompressed but, with the system `xz`, still in a temp file. */
+interface FetchedPart {
+  /** Loads the payload (now in memory) and validates its program. */
+  prepare(): PreparedPart;
+  /** Releases the decoded output when the part will not run. */
+  discard(): void;
+}
+
+/**
+ * Stage 1 and the decompression of stage 2. With the system `xz` the payload stays in
+ * an unlinked temp file until `prepare()`, so a part decoded ahead of its turn (while
+ * the previous one executes) holds no memory; the checks are openPart's, in its order.
+ */
+async function fetchPart(superblock: Superblock, partIndex: number, partBytes: Uint8Array, options: ApplyOptions): Promise<FetchedPart> {
   const header = superblock.parts[partIndex];
   const what = `delta part ${partIndex}`;
   if (!header) throw new DeltaFormatError(`${what}: superblock has only ${superblock.parts.length} parts`);
@@ -340,14 +393,33 @@ export async function preparePart(superblock: Superblock, partIndex: number, par
   if (!options.skipChecksum && partBytes.length !== header.size) {
     throw new DeltaFormatError(`${what}: part file is ${partBytes.length} bytes, superblock says ${header.size}`);
   }
-  const payload = await openPart(partBytes, {
-    ...options,
-    decoder: options.decoder ?? defaultDecoder(),
-    expectedChecksum: options.skipChecksum ? undefined : header.checksum,
-    maxPayloadSize: payloadCap(header, options),
-    label: what,
-  });
-  return { index: partIndex, header, payload, ops: validateProgram(payload, header, what) };
+  const decoder = options.decoder ?? defaultDecoder();
+  const validated = (payload: PartPayload): PreparedPart => ({ index: partIndex, header, payload, ops: validateProgram(payload, header, what) });
+  if (decoder !== "xz" || partBytes.length < 1 || partBytes[0] !== COMPRESSION_XZ) {
+    const payload = await openPart(partBytes, {
+      ...options,
+      decoder,
+      expectedChecksum: options.skipChecksum ? undefined : header.checksum,
+      maxPayloadSize: payloadCap(header, options),
+      label: what,
+    });
+    return { prepare: () => validated(payload), discard: () => undefined };
+  }
+  if (!options.skipChecksum) {
+    const actual = sha256Hex(partBytes);
+    if (actual !== header.checksum) throw new DeltaFormatError(`Checksum mismatch in static delta part; expected=${header.checksum} actual=${actual}`);
+  }
+  let decoded;
+  try {
+    decoded = await xzDecodeToFile(partBytes.subarray(1), payloadCap(header, options), { xzPath: options.xzPath, tmpDir: options.tmpDir });
+  } catch (e) {
+    if (e instanceof DeltaFormatError) throw new DeltaFormatError(`${what}: ${e.message}`);
+    throw e;
+  }
+  return {
+    prepare: () => validated(decodePartPayload(decoded.read(), what)),
+    discard: () => decoded.close(),
+  };
 }
 
 /** Stage 3: writes the part's objects, each verified against its checksum. */
@@ -419,25 +491,30 @@ export async function applyOffline(repo: Repo, path: string, options: ApplyOptio
   let objectsWritten = 0;
   const haveTo = await repo.hasObject(sb.to, ObjectType.Commit);
   // Parts to run (ostree skips those whose objects are all present); the next one is read,
-  // decompressed and validated while the current one executes.
+  // checked and decompressed (into a temp file) while the current one executes.
   const todo: number[] = [];
   for (let i = 0; i < sb.parts.length; i++) {
     const h = sb.parts[i]!;
     if (h.version > DELTAPART_VERSION) throw new DeltaFormatError(`Delta part has too new version ${h.version}`);
     if (h.objects.length > 0 && !(await haveAll(repo, h))) todo.push(i);
   }
-  const prepare = (i: number) => {
-    const p = delta.readPart(i).then(({ bytes, inline }) => preparePart(sb, i, bytes, { tmpDir: repo.tmpDir, ...options, skipChecksum: options.skipChecksum || inline }));
+  const fetch = (i: number) => {
+    const p = delta.readPart(i).then(({ bytes, inline }) => fetchPart(sb, i, bytes, { tmpDir: repo.tmpDir, ...options, skipChecksum: options.skipChecksum || inline }));
     p.catch(() => undefined);
     return p;
   };
-  let next = todo.length > 0 ? prepare(todo[0]!) : null;
-  for (let t = 0; t < todo.length; t++) {
-    const current = await next!;
-    next = t + 1 < todo.length ? prepare(todo[t + 1]!) : null;
-    const r = await executePrepared(repo, current, options);
-    partsExecuted++;
-    objectsWritten += r.objectsWritten;
+  let next = todo.length > 0 ? fetch(todo[0]!) : null;
+  try {
+    for (let t = 0; t < todo.length; t++) {
+      const current = (await next!).prepare();
+      next = t + 1 < todo.length ? fetch(todo[t + 1]!) : null;
+      const r = await executePrepared(repo, current, options);
+      partsExecuted++;
+      objectsWritten += r.objectsWritten;
+    }
+  } finally {
+    // A part fetched ahead of one that failed never runs: release its temp file.
+    next?.then((f) => f.discard(), () => undefined);
   }
   if (!haveTo) {
     const meta = sb.metadata.find(([k]) => k === commitmetaKey(sb.from, sb.to));

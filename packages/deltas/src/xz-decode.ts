@@ -23,17 +23,41 @@ export interface XzDecodeOptions {
   tmpDir?: string;
 }
 
+/** A decoded stream waiting in an unlinked temp file: nothing of it is in this process's memory yet. */
+export interface XzDecoded {
+  size: number;
+  /** Reads the output into one buffer and releases the file (at most once). */
+  read(): Uint8Array;
+  /** Releases the file without reading it. */
+  close(): void;
+}
+
 /**
  * Decodes an .xz stream; refuses (DeltaFormatError) a stream that is
  * corrupt, truncated, or decodes to more than `maxSize` bytes. A missing
  * `xz` is a DeltaToolError.
  */
-export function xzDecodeWithBinary(data: Uint8Array, maxSize: number, options: XzDecodeOptions = {}): Promise<Uint8Array> {
+export async function xzDecodeWithBinary(data: Uint8Array, maxSize: number, options: XzDecodeOptions = {}): Promise<Uint8Array> {
+  return (await xzDecodeToFile(data, maxSize, options)).read();
+}
+
+/**
+ * Like xzDecodeWithBinary, but the output stays in the temp file until
+ * `read()`: a part decoded ahead of its turn then costs page cache, not RSS.
+ */
+export function xzDecodeToFile(data: Uint8Array, maxSize: number, options: XzDecodeOptions = {}): Promise<XzDecoded> {
   const cmd = options.xzPath ?? "xz";
   const path = join(options.tmpDir ?? tmpdir(), `xzdecode-${process.pid}-${counter++}`);
   const fd = openSync(path, "wx+", 0o600);
   // The open fd is all xz and we need; nothing is left behind if this process dies.
   unlinkSync(path);
+  let open = true;
+  // Closing the last fd of an unlinked file frees its blocks: 0.1–0.5 s for a 32 MiB part
+  // on a loaded ext4, so it happens on the threadpool, not here.
+  const release = () => {
+    if (open) close(fd, () => undefined);
+    open = false;
+  };
   return new Promise((resolve, reject) => {
     let settled = false;
     let capped = false;
@@ -44,11 +68,8 @@ export function xzDecodeWithBinary(data: Uint8Array, maxSize: number, options: X
       try {
         f();
       } catch (e) {
+        release();
         reject(e);
-      } finally {
-        // Closing the last fd of an unlinked file frees its blocks: 0.1–0.5 s for a
-        // 32 MiB part on a loaded ext4, so it happens on the threadpool, not here.
-        close(fd, () => undefined);
       }
     };
     const child = spawn(cmd, ["-dc", "-q", "--format=xz"], { stdio: ["pipe", fd, "pipe"] });
@@ -60,7 +81,9 @@ export function xzDecodeWithBinary(data: Uint8Array, maxSize: number, options: X
         child.kill();
       }
     }, CAP_POLL_MS);
-    child.on("error", (e) => finish(() => reject(new DeltaToolError(`${cmd}: ${e.message}`))));
+    child.on("error", (e) => finish(() => {
+      throw new DeltaToolError(`${cmd}: ${e.message}`);
+    }));
     // EPIPE when xz exits early (corrupt input) is reported through "close".
     child.stdin!.on("error", () => undefined);
     child.on("close", (code, signal) =>
@@ -71,13 +94,24 @@ export function xzDecodeWithBinary(data: Uint8Array, maxSize: number, options: X
           const msg = Buffer.concat(err).toString("utf8").trim();
           throw new DeltaFormatError(`invalid xz stream: ${cmd} exited ${code ?? signal}: ${msg}`);
         }
-        const out = Buffer.allocUnsafeSlow(size);
-        for (let at = 0; at < size; ) {
-          const n = readSync(fd, out, at, size - at, at);
-          if (n === 0) throw new DeltaFormatError(`xz output shrank while reading (${at} of ${size} bytes)`);
-          at += n;
-        }
-        resolve(out);
+        resolve({
+          size,
+          read() {
+            if (!open) throw new DeltaToolError("xz output already read or released");
+            try {
+              const out = Buffer.allocUnsafeSlow(size);
+              for (let at = 0; at < size; ) {
+                const n = readSync(fd, out, at, size - at, at);
+                if (n === 0) throw new DeltaFormatError(`xz output shrank while reading (${at} of ${size} bytes)`);
+                at += n;
+              }
+              return out;
+            } finally {
+              release();
+            }
+          },
+          close: release,
+        });
       }),
     );
     child.stdin!.end(data);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DeltaFormatError, DeltaToolError } from "../src/index.js";
-import { xzDecodeWithBinary } from "../src/xz-decode.js";
+import { xzDecodeToFile, xzDecodeWithBinary } from "../src/xz-decode.js";
 
 const xz = (input: Uint8Array) => new Uint8Array(execFileSync("xz", ["-6", "-c", "--format=xz"], { input }));
 const dir = mkdtempSync(join(tmpdir(), "xzdec-test-"));
@@ -30,6 +30,17 @@ describe("xzDecodeWithBinary", () => {
     await expect(xzDecodeWithBinary(flipped, sample.length, { tmpDir: dir })).rejects.toThrow(DeltaFormatError);
     await expect(xzDecodeWithBinary(new Uint8Array(0), 10, { tmpDir: dir })).rejects.toThrow(DeltaFormatError);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("can leave the output in its temp file until read, once, or release it unread", async () => {
+    const a = await xzDecodeToFile(xz(sample), sample.length, { tmpDir: dir });
+    const b = await xzDecodeToFile(xz(sample.subarray(7)), sample.length, { tmpDir: dir });
+    expect([a.size, b.size]).toEqual([sample.length, sample.length - 7]);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(Buffer.from(a.read()).equals(Buffer.from(sample))).toBe(true);
+    expect(() => a.read()).toThrow(DeltaToolError);
+    b.close();
+    expect(() => b.read()).toThrow(DeltaToolError);
   });
 
   it("a missing xz binary is a tool error, not a format error", async () => {
