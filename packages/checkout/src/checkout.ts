@@ -155,14 +155,15 @@ function normalizeOverwrite(o: CheckoutOptions): OverwriteMode {
  * symlinks). An interrupted checkout leaves a partial tree (directories may
  * still be mode 0700); rerunning with `union` completes it.
  *
- * Like ostree's, the walk is sequential, and its filesystem calls (lstat,
- * link, mkdir, symlink, reading headers) are synchronous: measured on an idle
+ * Each thread's walk is sequential, and its filesystem calls (lstat, link,
+ * mkdir, symlink, reading headers) are synchronous: measured on an idle
  * machine, a threadpool round trip costs more than any of them (mkdir and
  * symlink on the pool doubled checkout's wall and CPU time). Only inflating
  * and writing archive payloads, real work for zlib, goes to a small bounded
  * pool so it overlaps with the walk; a directory's metadata goes on once its
  * entries are done. Payloads over 1 MiB are inflated by a stream, so memory stays
- * flat in file and tree size.
+ * flat in file and tree size. Large fresh checkouts are split with one worker
+ * thread while a CPU is idle (see `threads` and parallel.ts).
  */
 export async function checkout(repo: Repo, rev: string, destination: string, options: CheckoutOptions = {}): Promise<CheckoutStats> {
   const overwrite = normalizeOverwrite(options);

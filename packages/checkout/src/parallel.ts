@@ -81,7 +81,7 @@ export async function checkoutParallel(ctx: Ctx, options: CheckoutOptions, desti
   const script = workerScript();
   if (!script) return false;
   // A second thread only helps while a CPU is idle: on a busy machine it adds its start-up and wins nothing.
-  if (options.threads !== 2 && (availableParallelism() < 2 || loadavg()[0]! > availableParallelism() - 0.5)) return false;
+  if (options.threads !== 2 && (availableParallelism() < 2 || loadavg()[0]! >= availableParallelism())) return false;
   const rootTree = readTree(ctx, treeCsum);
   // Count the subtrees below the spine first: reading dirtrees has no effect on the target.
   if (options.threads !== 2 && countFrontier(ctx, rootTree, 0) < MIN_SUBTREES) return false;
