@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { chmod, link, mkdir, readFile, rename, rm, utimes } from "node:fs/promises";
 import { join } from "node:path";
@@ -57,7 +56,7 @@ import { HttpClient, type HttpOptions } from "./http.js";
 import { emptyProgress, type ProgressListener, type PullProgress } from "./progress.js";
 import { Remotes, type Remote } from "./remotes.js";
 import { MIRRORLIST_PREFIX, openMirrored } from "./mirrorlist.js";
-import { checkDigest, fetchedChecksum, HttpSource, LocalSource, type FetchedContent, type PullSource } from "./source.js";
+import { checkDigest, fetchedChecksum, HttpSource, LocalSource, tmpSuffix, type FetchedContent, type PullSource } from "./source.js";
 import { parseSummary, summaryBoolean, summaryString, type ParsedSummary } from "./summary.js";
 
 /** Detached metadata read the GLib way: it is not checksummed, so bad bytes read as defaults (and then hold no signatures). */
@@ -521,7 +520,7 @@ class Puller {
     if (inline) return { data: inline, inline: true };
     const header = sb.parts[i]!;
     if (this.source instanceof HttpSource) {
-      const dest = join(this.repo.tmpDir, `deltapart-${header.checksum.slice(0, 16)}-${randomBytes(4).toString("hex")}`);
+      const dest = join(this.repo.tmpDir, `deltapart-${header.checksum.slice(0, 16)}-${tmpSuffix()}`);
       // Kept in memory (it is decompressed from memory anyway); `dest` is never created.
       const got = await this.source.fetchBody("content", rel, dest, { maxSize: header.size, memoryLimit: header.size });
       if (got === null) throw new PullError(`Static delta part ${rel} not found on the remote`);

@@ -67,6 +67,17 @@ const BIG_PAYLOAD = 8 * SMALL;
 const BIG_BUDGET = 32 * SMALL;
 const inflateRawAsync = promisify(inflateRaw);
 
+/**
+ * Unique temp-file suffixes: one random prefix per process and a counter. A
+ * name is made for every object fetched and most are never created, so a
+ * getrandom call (plus OpenSSL's fork check) per object was wasted work.
+ */
+const TMP_PREFIX = randomBytes(4).toString("hex");
+let tmpCounter = 0;
+export function tmpSuffix(): string {
+  return `${TMP_PREFIX}${(tmpCounter++).toString(16)}`;
+}
+
 /** Static-file remote over HTTP(S) (an archive repo). */
 export class HttpSource implements PullSource {
   readonly kind = "http";
@@ -99,7 +110,7 @@ export class HttpSource implements PullSource {
   }
 
   async getContent(checksum: string, tmpDir: string, verify: boolean): Promise<FetchedContent> {
-    const filezPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.filez`);
+    const filezPath = join(tmpDir, `fetch-${checksum}-${tmpSuffix()}.filez`);
     const got = await this.http.fetchBody(this.join("content", objectRel(checksum, "filez")), filezPath, { memoryLimit: FILEZ_IN_MEMORY });
     if (got === null) throw new ObjectNotFoundError(checksum, "file");
     const reserve = (size: number): (() => void) | null => {
@@ -190,7 +201,7 @@ async function parseFilez(
       throw e;
     }
   }
-  const payloadPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.payload`);
+  const payloadPath = join(tmpDir, `fetch-${checksum}-${tmpSuffix()}.payload`);
   const out = await open(payloadPath, "w", 0o600);
   let n = 0;
   try {
@@ -274,7 +285,7 @@ export class LocalSource implements PullSource {
       if (verify) checkDigest(checksum, hasher.update(data).digest("hex"));
       return { meta: obj.meta, size: obj.size, data: new Uint8Array(data.buffer, data.byteOffset, data.length), wireBytes: 0 };
     }
-    const payloadPath = join(tmpDir, `fetch-${checksum}-${randomBytes(4).toString("hex")}.payload`);
+    const payloadPath = join(tmpDir, `fetch-${checksum}-${tmpSuffix()}.payload`);
     const out = await open(payloadPath, "w", 0o600);
     try {
       await pipeline(
