@@ -64,6 +64,7 @@ export class CookieJar {
 
   /** `Cookie:` header value for a URL, or undefined. */
   headerFor(url: string): string | undefined {
+    if (this.cookies.length === 0) return undefined;
     const u = new URL(url);
     const host = u.hostname.toLowerCase();
     const now = Date.now() / 1000;

@@ -247,16 +247,15 @@ export class HttpClient {
     await this.dispatcher.close();
   }
 
-  private headers(url: string, extra: Record<string, string> = {}): Record<string, string> {
+  /** The dispatcher's request options for a GET of `url`. */
+  private requestFor(url: string, extra: Record<string, string>): Dispatcher.RequestOptions {
+    const { origin, path, authorization } = splitUrl(url);
     const h: Record<string, string> = { "user-agent": this.opts.userAgent ?? "libostree/2022.7 ostree-ts" };
     for (const [k, v] of this.opts.headers ?? []) h[k.toLowerCase()] = v;
     const cookie = this.opts.cookies?.headerFor(url);
     if (cookie) h.cookie = cookie;
-    const u = new URL(url);
-    if (u.username || u.password) {
-      h.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString("base64")}`;
-    }
-    return { ...h, ...extra };
+    if (authorization) h.authorization = authorization;
+    return { origin, path, method: "GET", headers: { ...h, ...extra } };
   }
 
   private async backoff(attempt: number): Promise<void> {
@@ -325,7 +324,7 @@ export class HttpClient {
       extra["if-range"] = partial.validator!;
     }
     this.requests++;
-    const res = await this.dispatcher.request({ ...splitUrl(url), method: "GET", headers: this.headers(url, extra) });
+    const res = await this.dispatcher.request(this.requestFor(url, extra));
     const status = res.statusCode;
     const etag = header(res.headers, "etag");
     const lastModified = header(res.headers, "last-modified");
@@ -352,16 +351,12 @@ export class HttpClient {
       partial.validator = etag ?? lastModified;
     }
     try {
-      for await (const c of res.body) {
-        const b = c as Buffer;
+      await drain(res.body, (b) => {
         partial.have += b.length;
         this.bytes += b.length;
-        if (partial.have > max) {
-          res.body.destroy();
-          throw new FetchError(`${redact(url)}: body exceeds the maximum of ${max} bytes`, redact(url), status);
-        }
+        if (partial.have > max) throw new FetchError(`${redact(url)}: body exceeds the maximum of ${max} bytes`, redact(url), status);
         partial.chunks.push(b);
-      }
+      });
     } catch (e) {
       throw isRetryable(e) ? new Retryable(describe(e as Error), 0) : e;
     }
@@ -420,7 +415,7 @@ export class HttpClient {
         }
         try {
           this.requests++;
-          const res = await this.dispatcher.request({ ...splitUrl(url), method: "GET", headers: this.headers(url, extra) });
+          const res = await this.dispatcher.request(this.requestFor(url, extra));
           const status = res.statusCode;
           if (await this.endsRequest(res, url, o.optional)) {
             outcome = "ok";
@@ -444,15 +439,28 @@ export class HttpClient {
             throw new FetchError(`Server returned HTTP ${status} for ${redact(url)}`, redact(url), status);
           }
           try {
-            for await (const c of res.body) {
-              const b = c as Buffer;
-              if (o.maxSize !== undefined && have + b.length > o.maxSize) {
-                res.body.destroy();
-                throw new FetchError(`${redact(url)}: body exceeds the expected ${o.maxSize} bytes`, redact(url), status);
+            const tooBig = (b: Buffer) => o.maxSize !== undefined && have + b.length > o.maxSize;
+            const bigError = () => new FetchError(`${redact(url)}: body exceeds the expected ${o.maxSize} bytes`, redact(url), status);
+            if (fh === null && total !== undefined && total <= memoryLimit) {
+              // Stays in memory: every chunk is handled synchronously.
+              await drain(res.body, (b) => {
+                if (tooBig(b)) throw bigError();
+                mem.push(b);
+                have += b.length;
+                this.bytes += b.length;
+                o.onBytes?.(b.length);
+              });
+            } else {
+              for await (const c of res.body) {
+                const b = c as Buffer;
+                if (tooBig(b)) {
+                  res.body.destroy();
+                  throw bigError();
+                }
+                await append(b);
+                this.bytes += b.length;
+                o.onBytes?.(b.length);
               }
-              await append(b);
-              this.bytes += b.length;
-              o.onBytes?.(b.length);
             }
           } catch (e) {
             throw isRetryable(e) ? new Retryable((e as Error).message, 0) : e;
@@ -502,6 +510,39 @@ interface PartialBody {
   validator?: string;
 }
 
+/**
+ * Every chunk of a response body to `onChunk`, which must be synchronous; a
+ * throw from it destroys the body and rejects. Event callbacks instead of an
+ * async iterator: that costs promises and an end-of-stream watcher per body,
+ * thousands of times in an object pull. A close before the end rejects as
+ * the iterator would (ERR_STREAM_PREMATURE_CLOSE).
+ */
+function drain(body: Dispatcher.ResponseData["body"], onChunk: (b: Buffer) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    };
+    body.on("data", (b: Buffer) => {
+      if (settled) return;
+      try {
+        onChunk(b);
+      } catch (e) {
+        fail(e);
+        body.destroy();
+      }
+    });
+    body.once("error", fail);
+    body.once("end", () => {
+      settled = true;
+      resolve();
+    });
+    body.once("close", () => fail(Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" })));
+  });
+}
+
 /** Error text; a body shorter than its Content-Length is reported in libcurl's words, as ostree's tests expect. */
 function describe(e: Error | undefined): string {
   if (!e) return "failed";
@@ -527,11 +568,32 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
   return Array.isArray(v) ? v[0] : v;
 }
 
-function splitUrl(url: string): { origin: string; path: string } {
+interface SplitUrl {
+  origin: string;
+  path: string;
+  /** Basic auth from the URL's user info. */
+  authorization?: string;
+}
+
+/** Origin (and auth) by the URL text before its path: a pull sends thousands of requests under one or two bases. */
+const originCache = new Map<string, Omit<SplitUrl, "path">>();
+/** Paths that WHATWG URL parsing leaves as they are (object, delta and ref paths). */
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+/** Scheme and authority only (no query, fragment or backslash ending it early). */
+const PLAIN_ORIGIN = /^https?:\/\/[^/?#\\]+$/;
+
+function splitUrl(url: string): SplitUrl {
+  const slash = url.indexOf("/", url.indexOf("//") + 2);
+  const prefix = slash < 0 ? "" : url.slice(0, slash);
+  const path = slash < 0 ? "" : url.slice(slash);
+  const cacheable = PLAIN_ORIGIN.test(prefix) && PLAIN_PATH.test(path) && !path.includes("/.");
+  const cached = cacheable ? originCache.get(prefix) : undefined;
+  if (cached) return { ...cached, path };
   const u = new URL(url);
-  u.username = "";
-  u.password = "";
-  return { origin: u.origin, path: `${u.pathname}${u.search}` };
+  const auth = u.username || u.password ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString("base64")}` : undefined;
+  const head = { origin: u.origin, ...(auth ? { authorization: auth } : {}) };
+  if (cacheable && originCache.size < 64) originCache.set(prefix, head);
+  return { ...head, path: `${u.pathname}${u.search}` };
 }
 
 /** URL without credentials, for messages. */
