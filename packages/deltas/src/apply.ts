@@ -490,8 +490,7 @@ export async function applyOffline(repo: Repo, path: string, options: ApplyOptio
   let partsExecuted = 0;
   let objectsWritten = 0;
   const haveTo = await repo.hasObject(sb.to, ObjectType.Commit);
-  // Parts to run (ostree skips those whose objects are all present); the next one is read,
-  // checked and decompressed (into a temp file) while the current one executes.
+  // Parts to run (ostree skips those whose objects are all present).
   const todo: number[] = [];
   for (let i = 0; i < sb.parts.length; i++) {
     const h = sb.parts[i]!;
@@ -503,18 +502,26 @@ export async function applyOffline(repo: Repo, path: string, options: ApplyOptio
     p.catch(() => undefined);
     return p;
   };
-  let next = todo.length > 0 ? fetch(todo[0]!) : null;
+  // Two parts are fetched ahead: at the start both decode at once (the first part no longer
+  // waits alone), and later one decodes while another waits and the current one executes.
+  // Decoded parts wait in temp files, so this costs no memory.
+  const ahead: Array<Promise<FetchedPart>> = [];
+  let fetched = 0;
+  const fill = () => {
+    while (ahead.length < 2 && fetched < todo.length) ahead.push(fetch(todo[fetched++]!));
+  };
+  fill();
   try {
-    for (let t = 0; t < todo.length; t++) {
-      const current = (await next!).prepare();
-      next = t + 1 < todo.length ? fetch(todo[t + 1]!) : null;
+    while (ahead.length > 0) {
+      const current = (await ahead.shift()!).prepare();
+      fill();
       const r = await executePrepared(repo, current, options);
       partsExecuted++;
       objectsWritten += r.objectsWritten;
     }
   } finally {
-    // A part fetched ahead of one that failed never runs: release its temp file.
-    next?.then((f) => f.discard(), () => undefined);
+    // Parts fetched ahead of one that failed never run: release their temp files.
+    for (const p of ahead) p.then((f) => f.discard(), () => undefined);
   }
   if (!haveTo) {
     const meta = sb.metadata.find(([k]) => k === commitmetaKey(sb.from, sb.to));
