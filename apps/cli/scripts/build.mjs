@@ -92,7 +92,10 @@ function exportMap(indexPath) {
   return map;
 }
 
-const DEEP = { "@ostree-ts/objstore": exportMap(join(root, "../../packages/objstore/src/index.ts")) };
+const DEEP = {
+  "@ostree-ts/objstore": exportMap(join(root, "../../packages/objstore/src/index.ts")),
+  "@ostree-ts/gvariant": exportMap(join(root, "../../packages/gvariant/src/index.ts")),
+};
 
 const deepImports = {
   name: "deep-imports",
