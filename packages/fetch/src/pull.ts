@@ -47,7 +47,6 @@ import {
   type PartHeader,
   type Superblock,
 } from "@ostree-ts/deltas";
-import { decodeSummarySig, GpgError, verifyCommitSignatures, verifySummaryForRemote } from "@ostree-ts/gpg";
 import { bestDeltaStart } from "./delta-select.js";
 import { signVerifiersFromConfig, SignVerifyError, verifyWithEngines, type SignVerifiers } from "./sign-verify.js";
 import { PullError } from "./errors.js";
@@ -58,6 +57,13 @@ import { Remotes, type Remote } from "./remotes.js";
 import { MIRRORLIST_PREFIX, openMirrored } from "./mirrorlist.js";
 import { checkDigest, fetchedChecksum, HttpSource, LocalSource, tmpSuffix, type FetchedContent, type PullSource } from "./source.js";
 import { parseSummary, summaryBoolean, summaryString, type ParsedSummary } from "./summary.js";
+
+/**
+ * @ostree-ts/gpg (and openpgp, ~50 ms of start-up CPU and 16 MiB) only for
+ * pulls that verify signatures: most pulls from a `gpg-verify=false` remote
+ * never need it.
+ */
+const loadGpg = () => import("@ostree-ts/gpg");
 
 /** Detached metadata read the GLib way: it is not checksummed, so bad bytes read as defaults (and then hold no signatures). */
 function untrustedMetadataDict(bytes: Uint8Array): MetadataDict {
@@ -247,6 +253,7 @@ class Puller {
       }
     }
     if (!this.gpgVerify) return;
+    const { GpgError, verifyCommitSignatures } = await loadGpg();
     const remote = this.remoteName ?? (this.o as PullLocalOptions).remote;
     if (!remote) throw new PullError("Must specify remote name to enable gpg verification");
     try {
@@ -831,6 +838,7 @@ export async function fetchSummary(
     if (!bytes) throw new PullError("GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)");
     if (!sig) throw new PullError("GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)");
     if (!remote) throw new PullError("Must specify remote name to enable gpg verification");
+    const { decodeSummarySig, GpgError, verifySummaryForRemote } = await loadGpg();
     const verify = (b: Uint8Array) => verifySummaryForRemote(repo, remote, b, decodeSummarySig(sig), { remotesConfigDir: opts.remotesConfigDir });
     try {
       await verify(bytes);
@@ -853,6 +861,7 @@ export async function fetchSummary(
     if (!bytes) throw new SignVerifyError("Signatures verification enabled, but no summary found (use sign-verify-summary=false in remote config to disable)");
     if (!sig) throw new SignVerifyError("Signature verification enabled, but no summary signatures found (use sign-verify-summary=false in remote config to disable)");
     const engines = opts.signVerifiers;
+    const { decodeSummarySig } = await loadGpg();
     const verify = (b: Uint8Array) => verifyWithEngines(engines, b, decodeSummarySig(sig), "summary");
     try {
       await verify(bytes);

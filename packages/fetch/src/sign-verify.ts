@@ -1,8 +1,11 @@
 import { readFile } from "node:fs/promises";
-import { Ed25519Engine, SignError, signaturesOf, signEngineByName, type SignEngine } from "@ostree-ts/gpg";
+import type { SignEngine } from "@ostree-ts/gpg";
 import type { MetadataDict } from "@ostree-ts/objstore";
 import { PullError } from "./errors.js";
 import type { Remote } from "./remotes.js";
+
+/** Loaded only when a remote has sign-verify keys (see pull.ts). */
+const loadGpg = () => import("@ostree-ts/gpg");
 
 /** A `sign-verify` / `sign-verify-summary` failure (ostree's signapi errors). */
 export class SignVerifyError extends PullError {}
@@ -15,6 +18,7 @@ export type SignVerifiers = SignEngine[];
  * null when neither is set and the type is optional.
  */
 async function loadEngine(remote: Remote, type: string, required: boolean): Promise<SignEngine | null> {
+  const { Ed25519Engine, SignError, signEngineByName } = await loadGpg();
   const key = remote.option(`verification-${type}-key`);
   const file = remote.option(`verification-${type}-file`);
   try {
@@ -67,6 +71,7 @@ export async function signVerifiersFromConfig(remote: Remote, option: "sign-veri
 
 /** `_sign_verify_for_remote`: success when any engine verifies one of its signatures in `detached`. */
 export async function verifyWithEngines(engines: SignVerifiers, data: Uint8Array, detached: MetadataDict | null, what: string): Promise<string> {
+  const { SignError, signaturesOf } = await loadGpg();
   let found = false;
   let first: Error | null = null;
   for (const e of engines) {
