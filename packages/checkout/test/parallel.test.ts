@@ -1,10 +1,10 @@
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
-import { Repo, type RepoMode } from "@ostree-ts/objstore";
+import { encodeCommit, encodeDirMeta, encodeDirTree, ObjectType, Repo, setRef, type DirTree, type RepoMode } from "@ostree-ts/objstore";
 import type * as CheckoutModule from "../src/index.js";
 import { makeRichTree, optionsFromFlags, snapshot } from "./helpers.js";
 
@@ -114,5 +114,33 @@ describeInterop("checkout split across a worker thread matches ostree checkout",
     // Which missing object is met first depends on the threads' pace; the wording does not.
     const shape = (e: Error) => e.message.replace(/[0-9a-f]{64}/g, "CSUM");
     expect(shape(two!)).toBe(shape(one!));
+  }, 60_000);
+
+  it("refuses a hostile name deep in a subtree, whichever thread meets it, and writes nothing outside", async () => {
+    const repoPath = join(tmp.path, "repo-hostile");
+    const repo = await Repo.init(repoPath, { mode: "bare-user" });
+    const meta = await repo.writeMetadata(ObjectType.DirMeta, encodeDirMeta({ uid: 0, gid: 0, mode: 0o40755, xattrs: [] }));
+    const content = await repo.writeContent({ uid: 0, gid: 0, mode: 0o100644, symlinkTarget: "", xattrs: [] }, { data: new TextEncoder().encode("pwned\n") });
+    const tree = async (t: DirTree) => repo.writeMetadata(ObjectType.DirTree, encodeDirTree(t));
+    const dir = async (name: string, t: DirTree) => ({ name, tree: await tree(t), meta });
+    // 24 ordinary subtrees below the spine, and one whose dirtree names ../../../../../x.
+    const leaves = [];
+    for (let i = 0; i < 24; i++) leaves.push(await dir(`s${String(i).padStart(2, "0")}`, { files: [{ name: "f", checksum: content }], dirs: [] }));
+    leaves.splice(17, 0, await dir("s17x", { files: [{ name: "../../../../../x", checksum: content }], dirs: [] }));
+    const c = await dir("c", { files: [], dirs: leaves });
+    const b = await dir("b", { files: [], dirs: [c] });
+    const a = await dir("a", { files: [], dirs: [b] });
+    const root = await tree({ files: [], dirs: [a] });
+    const commit = await repo.writeMetadata(
+      ObjectType.Commit,
+      encodeCommit({ metadata: [], parent: null, related: [], subject: "", body: "", timestamp: 0, rootTree: root, rootMeta: meta }),
+    );
+    await setRef(repo, { kind: "heads" }, "hostile", commit);
+    const box = join(tmp.path, "box");
+    mkdirSync(box);
+    await expect(mod.checkout(repo, "hostile", join(box, "co"), { userMode: true, threads: 2 })).rejects.toThrow("Invalid / in filename ../../../../../x");
+    expect(readdirSync(box)).toEqual(["co"]);
+    expect(existsSync(join(tmp.path, "x"))).toBe(false);
+    expect(existsSync(join(box, "co", "a", "b", "c", "s17x", "x"))).toBe(false);
   }, 60_000);
 });
