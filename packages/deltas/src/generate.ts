@@ -19,7 +19,7 @@ import { variant } from "@ostree-ts/gvariant";
 import { mapLimit, ObjectType, type FileMeta, type Repo } from "@ostree-ts/objstore";
 import { bsdiffMemoryEstimate } from "./bsdiff.js";
 import { readOfft } from "./bspatch.js";
-import { readPayload } from "./read-payload.js";
+import { readContentInfo, readPayload } from "./read-payload.js";
 import { BsdiffPool, BsdiffWorkerLostError } from "./bsdiff-pool.js";
 import { CompressionPool, type CompressionKind, type XzPreset } from "./compress.js";
 import { DeltaError } from "./errors.js";
@@ -198,8 +198,7 @@ async function walkCommit(repo: Repo, commit: string): Promise<{ meta: Array<{ t
 async function contentInfos(repo: Repo, files: Array<{ path: string; checksum: string }>, cache: Map<string, { meta: FileMeta; size: number }>): Promise<ContentInfo[]> {
   const unique = [...new Set(files.map((f) => f.checksum))].filter((c) => !cache.has(c));
   await mapLimit(unique, 16, async (c) => {
-    const o = await repo.openContent(c);
-    cache.set(c, { meta: o.meta, size: o.size });
+    cache.set(c, await readContentInfo(repo, c));
   });
   return files.map((f) => {
     const { meta, size } = cache.get(f.checksum)!;

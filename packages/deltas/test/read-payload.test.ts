@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "@ostree-ts/interop";
 import { CorruptObjectError, ObjectNotFoundError, ObjectType, Repo } from "@ostree-ts/objstore";
-import { readPayload } from "../src/read-payload.js";
+import { readContentInfo, readPayload } from "../src/read-payload.js";
 import { noise, text } from "./tree.js";
 
 const meta = (mode: number, symlinkTarget = "") => ({ uid: 0, gid: 0, mode, symlinkTarget, xattrs: [] });
@@ -28,6 +28,23 @@ describe("readPayload", () => {
       }
       const link = await repo.writeContent(meta(0o120777, "target"), { data: new Uint8Array(0) });
       expect((await readPayload(repo, link)).length).toBe(0);
+    });
+  }
+
+  for (const mode of ["archive", "bare-user"] as const) {
+    it(`readContentInfo returns openContent's metadata and size (${mode}: file, symlink, header past the first read)`, async () => {
+      const repo = await Repo.init(join(tmp.path, `info-${mode}`), { mode });
+      const big = { uid: 0, gid: 0, mode: 0o100640, symlinkTarget: "", xattrs: [["user.big", noise(3000, 9)] as const] };
+      const objects = [
+        await repo.writeContent(meta(0o100755), { data: text(1234, 4) }),
+        await repo.writeContent(meta(0o120777, "some/target"), { data: new Uint8Array(0) }),
+        await repo.writeContent(big, { data: text(99, 5) }),
+      ];
+      for (const c of objects) {
+        const o = await repo.openContent(c);
+        expect(await readContentInfo(repo, c)).toEqual({ meta: o.meta, size: o.size });
+      }
+      await expect(readContentInfo(repo, "11".repeat(32))).rejects.toThrow(ObjectNotFoundError);
     });
   }
 
