@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { open, rm, type FileHandle } from "node:fs/promises";
-import { Agent, ProxyAgent, errors as undiciErrors, type Dispatcher } from "undici";
+// By path (see undici-parts.d.ts): undici's index would load fetch, WebSocket, caches and mocks too.
+import Agent from "undici/lib/dispatcher/agent.js";
+import ProxyAgent from "undici/lib/dispatcher/proxy-agent.js";
+import undiciErrors from "undici/lib/core/errors.js";
+import type { Dispatcher } from "undici";
+import DispatcherClass from "undici/lib/dispatcher/dispatcher.js";
+import dispatcherApi from "undici/lib/api/index.js";
 import { FetchError } from "./errors.js";
 import type { CookieJar } from "./cookies.js";
 
@@ -50,6 +56,9 @@ export interface GetResult {
 
 /** Maximum size of one metadata file (OSTREE_MAX_METADATA_SIZE). */
 export const MAX_METADATA_SIZE = 10 * 1024 * 1024;
+
+// What undici's index does on load: request/connect/… live on Dispatcher.prototype (ProxyAgent's tunnel uses connect).
+Object.assign(DispatcherClass.prototype, dispatcherApi);
 
 const RETRYABLE_CODES = new Set([
   "ECONNRESET",
