@@ -1,3 +1,4 @@
+/// <reference path="./undici-parts.d.ts" />
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { open, rm, type FileHandle } from "node:fs/promises";
