@@ -25,6 +25,8 @@ PASSING.push("test-pull-commit-only", "test-pull-untrusted", "test-pull-resume",
 PASSING.push("test-delta", "test-delta-sign");
 // GPG (`gpgme` in --version) and summaries with collection IDs.
 PASSING.push("test-parent", "test-summary-update", "test-remote-gpg-list-keys");
+// Collection IDs: find-remotes (config and mount finders) and pulls by collection-ref.
+PASSING.push("test-pull-collections", "test-find-remotes", "test-summary-collections", "test-remote-add-collections");
 
 const available = existsSync(TESTS_DIR);
 const required = process.env.OSTREE_TS_INTEROP === "required";
