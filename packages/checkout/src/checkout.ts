@@ -84,8 +84,10 @@ export interface CheckoutOptions {
   devinoCache?: DevInoCache;
   /**
    * 1: walk on the calling thread only. 2: split the tree with one worker
-   * thread. Unset: a worker for large trees while a CPU is idle (load average
-   * below the CPU count). The worker runs this package's JavaScript build
+   * thread, and wait for it even when the calling thread could finish alone.
+   * Unset: a worker for large trees unless the CPUs are saturated (load
+   * average below three times the CPU count), dismissed if still loading
+   * when the work runs out. The worker runs this package's JavaScript build
    * (from the TypeScript sources, the walk stays on one thread), and only
    * fresh checkouts without whiteouts, filter callbacks or a devino cache are
    * split.
