@@ -1,25 +1,10 @@
-import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
 import { deltaIndexPath, superblockPath } from "@ostree-ts/deltas";
 import { parseSummary } from "@ostree-ts/fetch";
 import { RepoServer, type AccessLogEntry, type ServerEvent } from "../src/server.js";
-
-function ostreeAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile("ostree", args, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-  });
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 90_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const summaryDeltas = (repo: string): string[] => {
   const v = parseSummary(new Uint8Array(readFileSync(join(repo, "summary")))).metadata.get("ostree.static-deltas");
@@ -63,17 +48,17 @@ describeInterop("ostree-ts-server: deltas from older ancestors, pruning of delta
     const dest = join(tmp.path, "dest");
     ostree(["init", `--repo=${dest}`, "--mode=bare-user"]);
     ostree(["remote", "add", `--repo=${dest}`, "--no-gpg-verify", "origin", url]);
-    let r = await ostreeAsync(["pull", `--repo=${dest}`, "origin", "os"]);
+    let r = await runOstreeAsync(["pull", `--repo=${dest}`, "origin", "os"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
 
     const c2 = commit(2);
-    await until("delta c1→c2", () => summaryDeltas(src).includes(`${c1}-${c2}`));
+    await until("delta c1→c2", () => summaryDeltas(src).includes(`${c1}-${c2}`), 90_000);
     const c3 = commit(3);
-    await until("deltas c2→c3 and c1→c3", () => summaryDeltas(src).includes(`${c2}-${c3}`) && summaryDeltas(src).includes(`${c1}-${c3}`));
+    await until("deltas c2→c3 and c1→c3", () => summaryDeltas(src).includes(`${c2}-${c3}`) && summaryDeltas(src).includes(`${c1}-${c3}`), 90_000);
 
     log.length = 0;
-    r = await ostreeAsync(["pull", "--require-static-deltas", `--repo=${dest}`, "origin", "os"]);
+    r = await runOstreeAsync(["pull", "--require-static-deltas", `--repo=${dest}`, "origin", "os"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:os"]).trim()).toBe(c3);
@@ -83,7 +68,7 @@ describeInterop("ostree-ts-server: deltas from older ancestors, pruning of delta
     expectOstreeFsckClean(dest);
 
     // c2 is no tip any more: c1→c2 goes after the 1 s grace, with its index; the summary no longer lists it.
-    await until("c1→c2 pruned", () => !summaryDeltas(src).includes(`${c1}-${c2}`));
+    await until("c1→c2 pruned", () => !summaryDeltas(src).includes(`${c1}-${c2}`), 90_000);
     await server.deltaWorkers.get("")!.idle();
     await server.keepers.get("")!.idle();
     expect(existsSync(join(src, superblockPath(c1, c2)))).toBe(false);

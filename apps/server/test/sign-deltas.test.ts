@@ -1,29 +1,14 @@
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
 import { superblockPath } from "@ostree-ts/deltas";
 import { decodeSummarySig, Ed25519Engine, signaturesOf, verifyDataWith } from "@ostree-ts/gpg";
 import { readRef, Repo } from "@ostree-ts/objstore";
 import { parseSummary, pull, Remotes } from "@ostree-ts/fetch";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { RepoServer, type AccessLogEntry, type ServerEvent } from "../src/server.js";
-
-/** The server runs in this process: a synchronous `ostree pull` would block it. */
-function ostreeAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile("ostree", args, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-  });
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const summaryRefs = (repo: string) => [...parseSummary(new Uint8Array(readFileSync(join(repo, "summary")))).refs].map(([ref, r]) => `${ref}=${r.checksum}`);
 const summaryDeltas = (repo: string): string[] => {
@@ -68,7 +53,7 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
     const dest = join(tmp.path, "gdest");
     ostree(["init", `--repo=${dest}`, "--mode=bare-user"]);
     ostree(["remote", "add", `--repo=${dest}`, "--set=gpg-verify-summary=true", "--set=gpg-verify=false", `--gpg-import=${join(tmp.path, "key.gpg")}`, "origin", url]);
-    let r = await ostreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
+    let r = await runOstreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c1);
@@ -78,7 +63,7 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
     const c2 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "gt")]).trim();
     await until("summary with the new commit", () => summaryRefs(src).includes(`main=${c2}`) && existsSync(join(src, "summary.sig")));
     await server.keepers.get("")!.idle();
-    r = await ostreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
+    r = await runOstreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c2);
@@ -90,7 +75,7 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
     await server.keepers.get("")!.idle();
     const v = spawnSync("ostree", ["summary", "--view", `--repo=${src}`]);
     expect(v.status).toBe(0);
-    const remoteSummary = await ostreeAsync(["remote", "summary", `--repo=${dest}`, "origin"]);
+    const remoteSummary = await runOstreeAsync(["remote", "summary", `--repo=${dest}`, "origin"]);
     expect(remoteSummary.stderr).toBe("");
     expect(remoteSummary.stdout).toContain("GPG: Verification enabled, found 1 signature");
     expect(remoteSummary.stdout).toContain("Good signature from \"Server Key <srv@example.com>\"");
@@ -136,7 +121,7 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
     const dest = join(tmp.path, "ddest");
     ostree(["init", `--repo=${dest}`, "--mode=bare-user"]);
     ostree(["remote", "add", `--repo=${dest}`, "--no-gpg-verify", "origin", url]);
-    let r = await ostreeAsync(["pull", "--require-static-deltas", `--repo=${dest}`, "origin", "os"]);
+    let r = await runOstreeAsync(["pull", "--require-static-deltas", `--repo=${dest}`, "origin", "os"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
 
@@ -148,7 +133,7 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
     expect(existsSync(join(src, "delta-indexes"))).toBe(true);
 
     log.length = 0;
-    r = await ostreeAsync(["pull", "--require-static-deltas", `--repo=${dest}`, "origin", "os"]);
+    r = await runOstreeAsync(["pull", "--require-static-deltas", `--repo=${dest}`, "origin", "os"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:os"]).trim()).toBe(c2);

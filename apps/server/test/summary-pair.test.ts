@@ -1,26 +1,12 @@
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, expectOstreeFsckClean, ostree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, expectOstreeFsckClean, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
 import { decodeSummarySig, Ed25519Engine, Keyring, verifyDataWith, verifySummaryData } from "@ostree-ts/gpg";
 import { parseSummary } from "@ostree-ts/fetch";
 import { RepoServer } from "../src/server.js";
-
-function ostreeAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile("ostree", args, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-  });
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 type Got = { status: number; etag: string; body: Buffer };
 function get(url: string, agent: Agent, headers: Record<string, string> = {}): Promise<Got> {
@@ -160,12 +146,12 @@ describeInterop("ostree-ts-server: summary and summary.sig served as one pair; c
     const meta1 = ostree(["rev-parse", `--repo=${src}`, "ostree-metadata"]).trim();
     const bindings = ostree(["show", `--repo=${src}`, "--print-metadata-key=ostree.collection-binding", "ostree-metadata"]).trim();
     expect(bindings).toBe("'org.example.Served'");
-    expect((await ostreeAsync(["show", `--repo=${src}`, "--gpg-verify-remote=x", "ostree-metadata"])).status).not.toBe(0);
+    expect((await runOstreeAsync(["show", `--repo=${src}`, "--gpg-verify-remote=x", "ostree-metadata"])).status).not.toBe(0);
 
     const dest = join(tmp.path, "cdest");
     ostree(["init", `--repo=${dest}`, "--mode=bare-user"]);
     ostree(["remote", "add", `--repo=${dest}`, "--collection-id=org.example.Served", "--set=gpg-verify-summary=true", "--set=gpg-verify=false", `--gpg-import=${join(tmp.path, "key.gpg")}`, "origin", url]);
-    let r = await ostreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
+    let r = await runOstreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c1);
@@ -178,20 +164,20 @@ describeInterop("ostree-ts-server: summary and summary.sig served as one pair; c
     expect(meta2).not.toBe(meta1);
     expect(ostree(["rev-parse", `--repo=${src}`, "ostree-metadata^"]).trim()).toBe(meta1);
 
-    r = await ostreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
+    r = await runOstreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c2);
     expect(ostree(["refs", `--repo=${dest}`, "--collections"])).toContain("(org.example.Served, main)");
     // The metadata commit is GPG-signed: a remote that verifies commits pulls it.
     ostree(["remote", "add", `--repo=${dest}`, "--collection-id=org.example.Served", `--gpg-import=${join(tmp.path, "key.gpg")}`, "meta", url]);
-    r = await ostreeAsync(["pull", `--repo=${dest}`, "meta", "ostree-metadata"]);
+    r = await runOstreeAsync(["pull", `--repo=${dest}`, "meta", "ostree-metadata"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "meta:ostree-metadata"]).trim()).toBe(meta2);
     expectOstreeFsckClean(dest);
     // Real `ostree find-remotes` finds the collection ref at our server with the new commit.
-    const found = await ostreeAsync(["find-remotes", `--repo=${dest}`, "--finders=config", "org.example.Served", "main"]);
+    const found = await runOstreeAsync(["find-remotes", `--repo=${dest}`, "--finders=config", "org.example.Served", "main"]);
     expect(found.status).toBe(0);
     expect(found.stdout).toContain(`Result 0: ${url}\n - Finder: OstreeRepoFinderConfig\n`);
     expect(found.stdout).toContain(`    - (org.example.Served, main) = ${c2}\n`);

@@ -1,12 +1,11 @@
 // Both directions against the real ostree 2022.7: we apply ostree's deltas,
 // ostree applies ours, and `ostree fsck` / our object store agree.
-import { spawn } from "node:child_process";
 import { cpSync, createReadStream, readdirSync, readFileSync, writeFileSync, mkdirSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, normalize } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeInterop, ostree, runOstree, sh, SPEC_DIR, tempDir } from "@ostree-ts/interop";
+import { describeInterop, ostree, runOstree, runOstreeAsync, sh, SPEC_DIR, tempDir } from "@ostree-ts/interop";
 import { ObjectType, Repo } from "@ostree-ts/objstore";
 import {
   applyOffline,
@@ -39,15 +38,6 @@ async function serve(root: string): Promise<{ url: string; server: Server }> {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-function ostreeAsync(args: string[]): Promise<{ status: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("ostree", args, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (status) => resolve({ status: status ?? -1, stderr }));
-  });
 }
 
 function repoWithFrom(dir: string, src: string, from: string, mode: string): string {
@@ -228,7 +218,7 @@ describeInterop("real ostree ↔ ostree-ts on a larger generated tree (fallbacks
     try {
       const dst = repoWithFrom(join(tmp.path, "pulled"), repo, c1, "bare-user");
       ostree(["remote", "add", `--repo=${dst}`, "--no-gpg-verify", "origin", url]);
-      const pull = await ostreeAsync(["pull", `--repo=${dst}`, "--require-static-deltas", "origin", "b"]);
+      const pull = await runOstreeAsync(["pull", `--repo=${dst}`, "--require-static-deltas", "origin", "b"]);
       expect(pull.stderr).toBe("");
       expect(pull.status).toBe(0);
       expect(ostree(["rev-parse", `--repo=${dst}`, "origin:b"]).trim()).toBe(c2);

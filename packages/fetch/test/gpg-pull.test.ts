@@ -1,8 +1,8 @@
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { importRemoteKeys, signCommit, signSummary } from "@ostree-ts/gpg";
-import { describeInterop, ostree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, ostree, runOstreeAsync, tempDir } from "@ostree-ts/interop";
 import { listRefs, Repo } from "@ostree-ts/objstore";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { pull, Remotes } from "../src/index.js";
@@ -27,13 +27,6 @@ function makeKey(dir: string, uid: string): Key {
     pub: new Uint8Array(gpg(["--export", fpr])),
     secret: gpg(["--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys", fpr]).toString(),
   };
-}
-
-/** The real ostree run asynchronously: the static server lives in this process's event loop. */
-function ostreeAsync(args: string[]): Promise<{ status: number; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile("ostree", args, (err, _stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
-  });
 }
 
 let tmp: { path: string; cleanup: () => void };
@@ -96,7 +89,7 @@ describeInterop("pull with gpg-verify / gpg-verify-summary", () => {
     const dest = join(tmp.path, "real");
     ostree(["init", `--repo=${dest}`, "--mode=archive"]);
     ostree(["remote", "add", `--repo=${dest}`, "--set=gpg-verify-summary=true", `--gpg-import=${join(tmp.path, "key.gpg")}`, "origin", srv.url]);
-    const r = await ostreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
+    const r = await runOstreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c);
@@ -107,7 +100,7 @@ describeInterop("pull with gpg-verify / gpg-verify-summary", () => {
     writeFileSync(join(tmp.path, "stranger.gpg"), stranger.pub);
     ostree(["init", `--repo=${dest2}`, "--mode=archive"]);
     ostree(["remote", "add", `--repo=${dest2}`, `--gpg-import=${join(tmp.path, "stranger.gpg")}`, "origin", srv.url]);
-    const r2 = await ostreeAsync(["pull", `--repo=${dest2}`, "origin", "main"]);
+    const r2 = await runOstreeAsync(["pull", `--repo=${dest2}`, "origin", "main"]);
     expect(r2.status).not.toBe(0);
     expect(r2.stderr).toContain("public key not found");
   });

@@ -1,18 +1,11 @@
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { describeInterop, expectOstreeFsckClean, ostree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, expectOstreeFsckClean, ostree, runOstreeAsync, tempDir } from "@ostree-ts/interop";
 import { readRef, Repo } from "@ostree-ts/objstore";
 import { checkMetalinkTarget, parseMetalink, parseMirrorlist, pull, Remotes } from "../src/index.js";
 import { staticServer, type StaticServer } from "./helpers.js";
-
-function ostreeAsync(args: string[]): Promise<{ status: number; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile("ostree", args, { timeout: 120_000 }, (err, _stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
-  });
-}
 
 function metalink(o: { size: number; sha256?: string; sha512?: string; urls: string[]; name?: string }): string {
   return `<?xml version="1.0" encoding="utf-8"?>
@@ -97,7 +90,7 @@ describeInterop("mirrorlist= and metalink= remotes against real ostree", () => {
     const real = join(tmp.path, "real");
     ostree(["init", `--repo=${real}`, "--mode=bare-user"]);
     ostree(["remote", "add", `--repo=${real}`, "--no-gpg-verify", "origin", listUrl]);
-    const r = await ostreeAsync(["pull", `--repo=${real}`, "origin", "main"]);
+    const r = await runOstreeAsync(["pull", `--repo=${real}`, "origin", "main"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${real}`, "origin:main"]).trim()).toBe(commit);
@@ -129,7 +122,7 @@ describeInterop("mirrorlist= and metalink= remotes against real ostree", () => {
     const real = join(tmp.path, "real-dead");
     ostree(["init", `--repo=${real}`, "--mode=archive"]);
     ostree(["remote", "add", `--repo=${real}`, "--no-gpg-verify", "origin", listUrl]);
-    const r = await ostreeAsync(["pull", `--repo=${real}`, "origin", "main"]);
+    const r = await runOstreeAsync(["pull", `--repo=${real}`, "origin", "main"]);
     expect(r.status).not.toBe(0);
     const ours = await Repo.init(join(tmp.path, "ours-dead"), { mode: "archive" });
     await new Remotes(ours).add("origin", listUrl, { noGpgVerify: true, set: [["tls-permissive", "false"]] });
@@ -151,7 +144,7 @@ describeInterop("mirrorlist= and metalink= remotes against real ostree", () => {
     ostree(["init", `--repo=${real}`, "--mode=archive"]);
     ostree(["remote", "add", `--repo=${real}`, "--no-gpg-verify", "origin", `metalink=${listSrv.url}/metalink.xml`]);
     expect(readFileSync(join(real, "config"), "utf8")).toContain(`metalink=${listSrv.url}/metalink.xml`);
-    const r = await ostreeAsync(["pull", `--repo=${real}`, "origin", "main"]);
+    const r = await runOstreeAsync(["pull", `--repo=${real}`, "origin", "main"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${real}`, "origin:main"]).trim()).toBe(commit);
@@ -169,7 +162,7 @@ describeInterop("mirrorlist= and metalink= remotes against real ostree", () => {
     const realBad = join(tmp.path, "real-ml-bad");
     ostree(["init", `--repo=${realBad}`, "--mode=archive"]);
     ostree(["remote", "add", `--repo=${realBad}`, "--no-gpg-verify", "origin", `metalink=${listSrv.url}/bad.xml`]);
-    const rb = await ostreeAsync(["pull", `--repo=${realBad}`, "origin", "main"]);
+    const rb = await runOstreeAsync(["pull", `--repo=${realBad}`, "origin", "main"]);
     expect(rb.status).not.toBe(0);
     const oursBad = await Repo.init(join(tmp.path, "ours-ml-bad"), { mode: "archive" });
     await new Remotes(oursBad).add("origin", `metalink=${listSrv.url}/bad.xml`, { noGpgVerify: true });

@@ -1,7 +1,6 @@
-import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describeInterop, ostree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, ostree, runOstreeAsync, tempDir } from "@ostree-ts/interop";
 import { listRefs, ObjectType, Repo } from "@ostree-ts/objstore";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { pull, pullLocal, Remotes } from "../src/index.js";
@@ -9,13 +8,6 @@ import { staticServer, type StaticServer } from "./helpers.js";
 
 // test-commit-sign "repull corrupted": a server's .commitmeta overwritten with garbage.
 const BORK = new TextEncoder().encode("borkborkbork\n");
-
-/** The real ostree run asynchronously: the static server lives in this process's event loop. */
-function ostreeAsync(args: string[]): Promise<{ status: number; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile("ostree", args, (err, _stdout, stderr) => resolve({ status: err ? 1 : 0, stderr }));
-  });
-}
 
 let tmp: { path: string; cleanup: () => void };
 let src: string;
@@ -53,7 +45,7 @@ describeInterop("pull of a commit whose detached metadata is garbage", () => {
     const theirs = join(tmp.path, "theirs");
     ostree(["init", `--repo=${theirs}`, "--mode=archive"]);
     ostree(["remote", "add", `--repo=${theirs}`, "--set=gpg-verify=false", "origin", srv.url]);
-    expect((await ostreeAsync(["pull", `--repo=${theirs}`, "origin", "main"])).status).toBe(0);
+    expect((await runOstreeAsync(["pull", `--repo=${theirs}`, "origin", "main"])).status).toBe(0);
 
     const rel = ours.objectPath(commit, ObjectType.CommitMeta).slice(ours.path.length);
     const stored = readFileSync(ours.objectPath(commit, ObjectType.CommitMeta));

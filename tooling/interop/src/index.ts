@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,6 +59,28 @@ export function ostree(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
   const r = runOstree(args, opts);
   if (r.status !== 0) throw new Error(`ostree ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * Run the real ostree without blocking the event loop, for tests whose HTTP
+ * server lives in this process (a synchronous `ostree pull` would starve it).
+ * Never throws on non-zero exit.
+ */
+export function runOstreeAsync(args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(OSTREE_BIN, args, { timeout: opts.timeoutMs ?? 120_000, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ status: err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Poll `cond` until it holds; throws naming `what` after `ms`. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000, stepMs = 50): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
 }
 
 /** A fresh temp directory, removed by the returned cleanup function. */
