@@ -3,10 +3,11 @@
  * collects into a GHashTable, then prints in table order; we read directories
  * unsorted (opendir, as readdir returns them) and replay the table.
  */
-import { opendirSync, readFileSync, readlinkSync, statSync, type Dirent } from "node:fs";
+import { existsSync, opendirSync, readFileSync, readlinkSync, statSync, type Dirent } from "node:fs";
 import { join, relative } from "node:path";
 import { InvalidNameError, RefError } from "./errors.js";
-import { GStrHashMap } from "./ghash.js";
+import { GStrHashMap, gStrHash } from "./ghash.js";
+import { validateCollectionId } from "./refs.js";
 import { parseRefspec } from "./rev.js";
 
 const FRAGMENT = /^[\p{L}\p{N}\p{M}\p{Pc}][-._\p{L}\p{N}\p{M}\p{Pc}]*$/u;
@@ -37,7 +38,7 @@ function refContents(path: string): string {
   return readFileSync(path, "utf8").replace(/\s+$/, "");
 }
 
-function enumerate(repoPath: string, table: GStrHashMap<string>, remote: string | null, baseDir: string, basePath: string, dir: string, aliasesOnly: boolean): void {
+function enumerate(repoPath: string, table: { set(key: string, value: string): unknown }, remote: string | null, baseDir: string, basePath: string, dir: string, aliasesOnly: boolean): void {
   for (const e of readdirRaw(repoPath, dir)) {
     if (!FRAGMENT.test(e.name)) continue;
     const rel = basePath + e.name;
@@ -113,5 +114,66 @@ export function listRefsOrdered(repoPath: string, refspecPrefix: string | null, 
     if (e instanceof InvalidNameError) throw new InvalidNameError(`Listing refs: ${e.message}`);
     if (e instanceof OpendirError) throw new RefError(`Listing refs: ${e.message}`);
     throw e;
+  }
+}
+
+/** A ref with the collection it belongs to, as `ostree refs --collections` lists it. */
+export interface CollectionRefEntry {
+  collectionId: string;
+  ref: string;
+  checksum: string;
+}
+
+/** ostree_collection_ref_hash: the XOR of the two g_str_hash values. */
+const collectionRefHash = (key: string): number => {
+  const nul = key.indexOf("\0");
+  return (gStrHash(key.slice(0, nul)) ^ gStrHash(key.slice(nul + 1))) >>> 0;
+};
+
+/**
+ * ostree_repo_list_collection_refs: refs/heads under the repo's own collection ID
+ * (only when it has one), refs/mirrors/<collection-id>, and refs/remotes/<remote>
+ * of remotes with a valid collection ID, in ostree's table order. `match` keeps one
+ * collection ID (an exact match, validated, not a prefix).
+ */
+export function listCollectionRefsOrdered(
+  repoPath: string,
+  mainCollectionId: string | undefined,
+  remoteCollectionIds: ReadonlyMap<string, string>,
+  match: string | null,
+): CollectionRefEntry[] {
+  const table = new GStrHashMap<CollectionRefEntry>(collectionRefHash);
+  const add = (collectionId: string, dir: string) => {
+    // Straight into the one table, in readdir order, as ostree inserts them.
+    const sink = { set: (ref: string, checksum: string) => table.set(`${collectionId}\0${ref}`, { collectionId, ref, checksum }) };
+    enumerate(repoPath, sink, null, dir, "", dir, false);
+  };
+  try {
+    if (match !== null) validateCollectionId(match);
+    if (mainCollectionId !== undefined && (match === null || match === mainCollectionId)) add(mainCollectionId, join(repoPath, "refs/heads"));
+    // Older repositories have no refs/mirrors (nor, rarely, refs/remotes): nothing to list there.
+    const subdirs = (dir: string) => (existsSync(join(repoPath, dir)) ? readdirRaw(repoPath, join(repoPath, dir)).filter((e) => e.isDirectory()) : []);
+    for (const e of subdirs("refs/mirrors")) {
+      if (match === null || match === e.name) add(e.name, join(repoPath, "refs/mirrors", e.name));
+    }
+    for (const e of subdirs("refs/remotes")) {
+      const cid = remoteCollectionIds.get(e.name);
+      if (cid === undefined || !isValidCollectionId(cid)) continue; // as ostree: such remotes are skipped
+      if (match === null || match === cid) add(cid, join(repoPath, "refs/remotes", e.name));
+    }
+  } catch (e) {
+    if (e instanceof InvalidNameError) throw new InvalidNameError(`Listing refs: ${e.message}`);
+    if (e instanceof OpendirError) throw new RefError(`Listing refs: ${e.message}`);
+    throw e;
+  }
+  return table.entries().map(([, v]) => v);
+}
+
+function isValidCollectionId(id: string): boolean {
+  try {
+    validateCollectionId(id);
+    return true;
+  } catch {
+    return false;
   }
 }

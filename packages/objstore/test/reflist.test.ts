@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeInterop, ostree, tempDir } from "@ostree-ts/interop";
-import { gStrHash, GStrHashMap, listRefsOrdered, Repo } from "../src/index.js";
+import { gStrHash, GStrHashMap, listCollectionRefsOrdered, listRefsOrdered, Repo } from "../src/index.js";
 
 // djb2 (g_str_hash) of these is 1 and 0: GLib stores hashes < 2 as 2 (0 and 1 mark empty/tombstone buckets).
 const HASH_ONE = "KbZ--.kb";
@@ -55,5 +55,48 @@ describeInterop("ref listing order against ostree refs", () => {
       .map(([k]) => `${k}\n`)
       .join("");
     expect(oursDir).toBe(theirsDir);
+  });
+});
+
+describeInterop("collection ref listing against ostree refs --collections", () => {
+  const tmp = tempDir();
+  const repoPath = () => join(tmp.path, "repo");
+  beforeAll(() => {
+    const src = join(tmp.path, "src");
+    mkdirSync(join(tmp.path, "tree"));
+    writeFileSync(join(tmp.path, "tree/f"), "x");
+    ostree(["init", `--repo=${src}`, "--collection-id=org.example.Remote"]);
+    for (const b of ["r1", "r2/x"]) ostree(["commit", `--repo=${src}`, "-b", b, join(tmp.path, "tree")]);
+    ostree(["init", `--repo=${repoPath()}`, "--collection-id=org.example.Collection"]);
+    for (let i = 0; i < 40; i++) ostree(["commit", `--repo=${repoPath()}`, "-b", i % 9 === 0 ? `d${i}/s` : `h${i}`, join(tmp.path, "tree")]);
+    for (const m of ["org.example.Mirror:m1", "org.example.Mirror:m2/q", "org.example.Other:h1"]) ostree(["refs", `--repo=${repoPath()}`, "--collections", `--create=${m}`, "h1"]);
+    ostree(["remote", "add", `--repo=${repoPath()}`, "--no-sign-verify", "--collection-id=org.example.Remote", "rem", `file://${src}`]);
+    ostree(["remote", "add", `--repo=${repoPath()}`, "--no-sign-verify", "plain", `file://${src}`]);
+    ostree(["pull", `--repo=${repoPath()}`, "rem", "r1", "r2/x"]);
+    // A remote without a collection ID: its refs are never listed.
+    ostree(["refs", `--repo=${repoPath()}`, "--create=plain:r1", "h1"]);
+  });
+  afterAll(() => tmp.cleanup());
+
+  const remotes = new Map([["rem", "org.example.Remote"]]);
+  for (const match of [null, "org.example.Collection", "org.example.Mirror", "org.example.Remote", "org.example.None"]) {
+    it(`lists ${match ?? "every collection"} in ostree's order`, () => {
+      const theirs = ostree(["refs", `--repo=${repoPath()}`, "--collections", ...(match ? [match] : [])]);
+      const ours = listCollectionRefsOrdered(repoPath(), "org.example.Collection", remotes, match)
+        .map((e) => `(${e.collectionId}, ${e.ref})\n`)
+        .join("");
+      expect(ours).toBe(theirs);
+      if (match !== "org.example.None") expect(ours).not.toBe("");
+    });
+  }
+
+  it("matches the collection ID exactly, and rejects one that is not valid", () => {
+    expect(listCollectionRefsOrdered(repoPath(), "org.example.Collection", remotes, "org.example")).toEqual([]);
+    expect(() => listCollectionRefsOrdered(repoPath(), "org.example.Collection", remotes, "h1")).toThrow("Listing refs: Invalid collection ID h1");
+  });
+
+  it("lists no refs/heads without a collection ID of the repo's own", () => {
+    const refs = listCollectionRefsOrdered(repoPath(), undefined, remotes, null);
+    expect(refs.map((e) => e.collectionId).sort()).toEqual(["org.example.Mirror", "org.example.Mirror", "org.example.Other", "org.example.Remote", "org.example.Remote"]);
   });
 });
