@@ -1,4 +1,4 @@
-import { resolveRev, validateChecksumString, listRefsOrdered, parseRefspec, setRef, setRefAlias, validateCollectionId, type Repo } from "@ostree-ts/objstore";
+import { listCollectionRefsOrdered, listRefsOrdered, parseRefspec, resolveRev, setRef, setRefAlias, validateCollectionId, validateRef, type Repo } from "@ostree-ts/objstore";
 import { existsSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, JSON_OPTION, type CommandModule, type Invocation } from "../command.js";
@@ -81,35 +81,48 @@ async function doRef(inv: Invocation, f: Flags, prefix: string | null, json: Arr
 
 async function doRefWithCollections(inv: Invocation, f: Flags, prefix: string | null, json: Array<Record<string, string>>): Promise<void> {
   const repo = inv.repo as Repo;
-  const { listRefs: listAll } = await import("@ostree-ts/objstore");
   const mainCollection = repo.config.getString("core", "collection-id");
-  const all = await listAll(repo, { heads: true, remotes: true, mirrors: true });
-  const entries = all
-    .map((e) => ({
-      collection: e.ns.kind === "mirror" ? e.ns.collectionId : e.ns.kind === "heads" ? mainCollection : repo.config.getString(`remote "${e.ns.remote}"`, "collection-id"),
-      e,
-    }))
-    .filter((x) => x.collection !== undefined && (f.create || prefix === null || x.e.ref.startsWith(prefix)));
-  if (!f.delete && !f.create) {
-    for (const { collection, e } of entries) {
-      if (f.json) json.push({ collection: collection!, ref: e.ref, checksum: e.checksum });
-      else inv.out.print(`(${collection}, ${e.ref})\n`);
-    }
-  } else if (f.create) {
-    const checksumExisting = await existing(repo, f.create).catch(() => null);
+  if (f.create) {
+    // resolve_rev_ext(allow_noent) on the new name as a refspec: errors other than a directory in the way stop here.
+    const checksumExisting = await existing(repo, f.create);
     if (!f.force && checksumExisting !== null) throw new CliError(`--create specified but ref ${f.create} already exists`);
     const checksum = (await resolveRev(repo, prefix!))!;
     const colon = f.create.indexOf(":");
     const collectionId = colon < 0 ? f.create : f.create.slice(0, colon);
-    const refName = colon < 0 ? "" : f.create.slice(colon + 1);
     validateCollectionId(collectionId);
-    validateChecksumString(checksum);
-    parseRefspec(refName);
-    if (collectionId === mainCollection) await writeRef(repo, null, refName, checksum);
-    else await setRef(repo, { kind: "mirror", collectionId }, refName, checksum);
-  } else {
-    for (const { e } of entries) await setRef(repo, e.ns, e.ref, null);
+    // Without a colon ostree validates a NULL ref name and reports it as "(null)".
+    if (colon < 0) throw new CliError("Invalid ref name (null)");
+    const refName = validateRef(f.create.slice(colon + 1));
+    await setCollectionRef(repo, mainCollection, collectionId, refName, checksum);
+    return;
   }
+  const remoteCollectionIds = new Map<string, string>();
+  const { Remotes } = await import("@ostree-ts/fetch");
+  const remotes = new Remotes(repo);
+  for (const name of await remotes.list()) {
+    const cid = (await remotes.get(name)).collectionId;
+    if (cid !== undefined) remoteCollectionIds.set(name, cid);
+  }
+  // The PREFIX argument is a collection ID here, matched exactly.
+  const entries = listCollectionRefsOrdered(repo.path, mainCollection, remoteCollectionIds, prefix);
+  if (f.delete) {
+    for (const e of entries) await setCollectionRef(repo, mainCollection, e.collectionId, e.ref, null);
+    return;
+  }
+  for (const e of entries) {
+    if (f.json) json.push({ collection: e.collectionId, ref: e.ref, checksum: e.checksum });
+    else inv.out.print(`(${e.collectionId}, ${e.ref})\n`);
+  }
+}
+
+/**
+ * ostree_repo_set_collection_ref_immediate: the repo's own collection lives in refs/heads,
+ * any other in refs/mirrors/<collection-id>, so deleting a remote's ref by its
+ * collection ID removes only a mirror of that name (if any), never refs/remotes.
+ */
+async function setCollectionRef(repo: Repo, mainCollection: string | undefined, collectionId: string, ref: string, checksum: string | null): Promise<void> {
+  if (collectionId === mainCollection) await writeRef(repo, null, ref, checksum);
+  else await setRef(repo, { kind: "mirror", collectionId }, ref, checksum);
 }
 
 const refs: CommandModule = {
