@@ -27,6 +27,8 @@ PASSING.push("test-delta", "test-delta-sign");
 PASSING.push("test-parent", "test-summary-update", "test-remote-gpg-list-keys");
 // Collection IDs: find-remotes (config and mount finders) and pulls by collection-ref.
 PASSING.push("test-pull-collections", "test-find-remotes", "test-summary-collections", "test-remote-add-collections");
+// Refs with collection IDs: refs --collections listing/create/delete, and prune keeping refs/mirrors reachable.
+PASSING.push("test-refs-collections", "test-prune-collections");
 
 const available = existsSync(TESTS_DIR);
 const required = process.env.OSTREE_TS_INTEROP === "required";
