@@ -373,7 +373,7 @@ export async function preparePart(superblock: Superblock, partIndex: number, par
 }
 
 /** A part checked and decompressed but, with the system `xz`, still in a temp file. */
-interface FetchedPart {
+export interface FetchedPart {
   /** Loads the payload (now in memory) and validates its program. */
   prepare(): PreparedPart;
   /** Releases the decoded output when the part will not run. */
@@ -385,7 +385,7 @@ interface FetchedPart {
  * an unlinked temp file until `prepare()`, so a part decoded ahead of its turn (while
  * the previous one executes) holds no memory; the checks are openPart's, in its order.
  */
-async function fetchPart(superblock: Superblock, partIndex: number, partBytes: Uint8Array, options: ApplyOptions): Promise<FetchedPart> {
+export async function fetchPart(superblock: Superblock, partIndex: number, partBytes: Uint8Array, options: ApplyOptions): Promise<FetchedPart> {
   const header = superblock.parts[partIndex];
   const what = `delta part ${partIndex}`;
   if (!header) throw new DeltaFormatError(`${what}: superblock has only ${superblock.parts.length} parts`);

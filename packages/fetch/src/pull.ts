@@ -41,8 +41,9 @@ import {
   verifySuperblockCommit,
   DeltaError,
   executePrepared,
+  fetchPart as decodePart,
   inlinePart,
-  preparePart,
+  type FetchedPart,
   type PreparedPart,
   type PartHeader,
   type Superblock,
@@ -189,8 +190,6 @@ class Puller {
   /** Commits verified from a delta superblock: their tree scan does not verify again. */
   private readonly verifiedCommits = new Set<string>();
   private readonly targetsDone = new Map<string, Promise<void>>();
-  /** ostree fetches at most 2 delta parts at once. */
-  private readonly partSlots = new Slots(2);
 
   constructor(
     readonly repo: Repo,
@@ -418,7 +417,7 @@ class Puller {
   /**
    * One static delta: superblock (checked against the digest the summary or
    * index gave), the TO commit verified from the superblock, fallbacks as
-   * ordinary objects, parts fetched two at a time and applied one at a time
+   * ordinary objects, parts fetched two ahead and applied one at a time
    * (each object verified as it is stored). The commit object is written
    * after every part, then its tree is scanned locally, so nothing the delta
    * carried is ever fetched again.
@@ -478,41 +477,56 @@ class Puller {
       if (fb.type === ObjectType.File) tasks.push(this.fetchContent(fb.checksum));
       else tasks.push(this.fetchFallbackMetadata(fb.type as ObjectType, fb.checksum));
     }
-    let applying: Promise<void> = Promise.resolve();
-    for (const i of needed) {
-      tasks.push(
-        // A slot covers fetch, decompression (in an `xz` process) and execution, so one part
-        // decompresses while another executes and at most two payloads are in memory.
-        this.partSlots.run(async () => {
-          let prepared: PreparedPart;
-          try {
-            const bytes = await this.fetchPart(sb, i);
-            prepared = await preparePart(sb, i, bytes.data, { skipChecksum: bytes.inline, tmpDir: this.repo.tmpDir });
-          } catch (e) {
-            if (e instanceof DeltaError) throw new PullError(`Static delta ${name}: ${e.message}`);
-            throw e;
-          }
-          // Executed one at a time, in arrival order (parts only read FROM objects, never each other's).
-          const run = applying.then(async () => {
-            try {
-              await executePrepared(this.repo, prepared);
-            } catch (e) {
-              throw new PullError(`Static delta ${name}: ${(e as Error).message}`);
-            }
-            this.deltaParts++;
-            this.deltaTotals.fetchedParts++;
-            this.progress.deltaPartsFetched = this.deltaTotals.fetchedParts;
-            this.emit();
-          });
-          applying = run.catch(() => {});
-          await run;
-        }),
-      );
-    }
+    tasks.push(this.applyParts(sb, needed, name));
     await settleAll(tasks);
     if (detached) await atomicWriteObject(this.repo, this.repo.objectPath(to, ObjectType.CommitMeta), detached);
     if (!haveTo) await this.repo.writeMetadata(ObjectType.Commit, sb.commit, to, { fsync: this.o.fsync });
     await this.pullCommit(to, ref, depth);
+  }
+
+  /**
+   * The parts, as applyOffline runs them: two are fetched and decompressed ahead
+   * (ostree fetches at most 2 parts at once) while the current one executes, so
+   * execution never waits for a download that could have started earlier. A part
+   * decoded ahead waits in an unlinked temp file (with the system `xz`), so only
+   * the executing part's payload is in memory. Executed one at a time, in order.
+   */
+  private async applyParts(sb: Superblock, needed: number[], name: string): Promise<void> {
+    const wrap = (e: unknown): unknown => (e instanceof DeltaError ? new PullError(`Static delta ${name}: ${e.message}`) : e);
+    const decode = (i: number): Promise<FetchedPart> => {
+      const p = this.fetchPart(sb, i).then((bytes) => decodePart(sb, i, bytes.data, { skipChecksum: bytes.inline, tmpDir: this.repo.tmpDir }));
+      p.catch(() => undefined);
+      return p;
+    };
+    const ahead: Array<Promise<FetchedPart>> = [];
+    let started = 0;
+    const fill = () => {
+      while (ahead.length < 2 && started < needed.length) ahead.push(decode(needed[started++]!));
+    };
+    fill();
+    try {
+      while (ahead.length > 0) {
+        let prepared: PreparedPart;
+        try {
+          prepared = (await ahead.shift()!).prepare();
+        } catch (e) {
+          throw wrap(e);
+        }
+        fill();
+        try {
+          await executePrepared(this.repo, prepared);
+        } catch (e) {
+          throw new PullError(`Static delta ${name}: ${(e as Error).message}`);
+        }
+        this.deltaParts++;
+        this.deltaTotals.fetchedParts++;
+        this.progress.deltaPartsFetched = this.deltaTotals.fetchedParts;
+        this.emit();
+      }
+    } finally {
+      // Parts decoded ahead of one that failed never run: release their temp files.
+      for (const p of ahead) p.then((f) => f.discard(), () => undefined);
+    }
   }
 
   private async haveAll(h: PartHeader): Promise<boolean> {
@@ -746,23 +760,6 @@ class Puller {
       f.release?.();
       if (f.filezPath) await rm(f.filezPath, { force: true });
       if (f.payloadPath) await rm(f.payloadPath, { force: true });
-    }
-  }
-}
-
-/** At most `n` tasks at once. */
-class Slots {
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
-  constructor(private readonly n: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.active >= this.n) await new Promise<void>((r) => this.waiters.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiters.shift()?.();
     }
   }
 }
