@@ -476,6 +476,38 @@ export interface ApplyOfflineResult {
 }
 
 /**
+ * Runs `parts` one at a time, in order, with the next two fetched and decoded
+ * ahead (ostree fetches at most two parts at once): at the start both decode at
+ * once, later one decodes while the current one executes. Decoded parts wait in
+ * temp files, so this costs no memory; those ahead of a failed part are discarded.
+ */
+export async function runPartsAhead(
+  parts: readonly number[],
+  fetch: (partIndex: number) => Promise<FetchedPart>,
+  run: (prepared: PreparedPart) => Promise<void>,
+): Promise<void> {
+  const ahead: Array<Promise<FetchedPart>> = [];
+  let fetched = 0;
+  const fill = () => {
+    while (ahead.length < 2 && fetched < parts.length) {
+      const p = fetch(parts[fetched++]!);
+      p.catch(() => undefined);
+      ahead.push(p);
+    }
+  };
+  fill();
+  try {
+    while (ahead.length > 0) {
+      const current = (await ahead.shift()!).prepare();
+      fill();
+      await run(current);
+    }
+  } finally {
+    for (const p of ahead) p.then((f) => f.discard(), () => undefined);
+  }
+}
+
+/**
  * `ostree static-delta apply-offline PATH`: applies every part, then stores
  * the TO commit's detached metadata and the commit itself (last, so a commit
  * object never exists without its objects). No ref is changed.
@@ -497,32 +529,13 @@ export async function applyOffline(repo: Repo, path: string, options: ApplyOptio
     if (h.version > DELTAPART_VERSION) throw new DeltaFormatError(`Delta part has too new version ${h.version}`);
     if (h.objects.length > 0 && !(await haveAll(repo, h))) todo.push(i);
   }
-  const fetch = (i: number) => {
-    const p = delta.readPart(i).then(({ bytes, inline }) => fetchPart(sb, i, bytes, { tmpDir: repo.tmpDir, ...options, skipChecksum: options.skipChecksum || inline }));
-    p.catch(() => undefined);
-    return p;
-  };
-  // Two parts are fetched ahead: at the start both decode at once (the first part no longer
-  // waits alone), and later one decodes while another waits and the current one executes.
-  // Decoded parts wait in temp files, so this costs no memory.
-  const ahead: Array<Promise<FetchedPart>> = [];
-  let fetched = 0;
-  const fill = () => {
-    while (ahead.length < 2 && fetched < todo.length) ahead.push(fetch(todo[fetched++]!));
-  };
-  fill();
-  try {
-    while (ahead.length > 0) {
-      const current = (await ahead.shift()!).prepare();
-      fill();
-      const r = await executePrepared(repo, current, options);
-      partsExecuted++;
-      objectsWritten += r.objectsWritten;
-    }
-  } finally {
-    // Parts fetched ahead of one that failed never run: release their temp files.
-    for (const p of ahead) p.then((f) => f.discard(), () => undefined);
-  }
+  const fetch = (i: number) =>
+    delta.readPart(i).then(({ bytes, inline }) => fetchPart(sb, i, bytes, { tmpDir: repo.tmpDir, ...options, skipChecksum: options.skipChecksum || inline }));
+  await runPartsAhead(todo, fetch, async (current) => {
+    const r = await executePrepared(repo, current, options);
+    partsExecuted++;
+    objectsWritten += r.objectsWritten;
+  });
   if (!haveTo) {
     const meta = sb.metadata.find(([k]) => k === commitmetaKey(sb.from, sb.to));
     if (meta) {

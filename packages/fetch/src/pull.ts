@@ -43,8 +43,7 @@ import {
   executePrepared,
   fetchPart as decodePart,
   inlinePart,
-  type FetchedPart,
-  type PreparedPart,
+  runPartsAhead,
   type PartHeader,
   type Superblock,
 } from "@ostree-ts/deltas";
@@ -485,34 +484,17 @@ class Puller {
   }
 
   /**
-   * The parts, as applyOffline runs them: two are fetched and decompressed ahead
+   * The parts, through runPartsAhead as applyOffline runs them: two are fetched and decompressed ahead
    * (ostree fetches at most 2 parts at once) while the current one executes, so
    * execution never waits for a download that could have started earlier. A part
    * decoded ahead waits in an unlinked temp file (with the system `xz`), so only
    * the executing part's payload is in memory. Executed one at a time, in order.
    */
   private async applyParts(sb: Superblock, needed: number[], name: string): Promise<void> {
-    const wrap = (e: unknown): unknown => (e instanceof DeltaError ? new PullError(`Static delta ${name}: ${e.message}`) : e);
-    const decode = (i: number): Promise<FetchedPart> => {
-      const p = this.fetchPart(sb, i).then((bytes) => decodePart(sb, i, bytes.data, { skipChecksum: bytes.inline, tmpDir: this.repo.tmpDir }));
-      p.catch(() => undefined);
-      return p;
-    };
-    const ahead: Array<Promise<FetchedPart>> = [];
-    let started = 0;
-    const fill = () => {
-      while (ahead.length < 2 && started < needed.length) ahead.push(decode(needed[started++]!));
-    };
-    fill();
+    const decode = (i: number) =>
+      this.fetchPart(sb, i).then((bytes) => decodePart(sb, i, bytes.data, { skipChecksum: bytes.inline, tmpDir: this.repo.tmpDir }));
     try {
-      while (ahead.length > 0) {
-        let prepared: PreparedPart;
-        try {
-          prepared = (await ahead.shift()!).prepare();
-        } catch (e) {
-          throw wrap(e);
-        }
-        fill();
+      await runPartsAhead(needed, decode, async (prepared) => {
         try {
           await executePrepared(this.repo, prepared);
         } catch (e) {
@@ -522,10 +504,9 @@ class Puller {
         this.deltaTotals.fetchedParts++;
         this.progress.deltaPartsFetched = this.deltaTotals.fetchedParts;
         this.emit();
-      }
-    } finally {
-      // Parts decoded ahead of one that failed never run: release their temp files.
-      for (const p of ahead) p.then((f) => f.discard(), () => undefined);
+      });
+    } catch (e) {
+      throw e instanceof DeltaError ? new PullError(`Static delta ${name}: ${e.message}`) : e;
     }
   }
 
