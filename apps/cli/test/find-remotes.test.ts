@@ -2,12 +2,12 @@
  * `find-remotes` through the built CLI beside the real ostree on the same
  * repos: identical stdout, stderr and exit status, with and without --pull.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, makeGnupgKey, ostree, runOstree, tempDir } from "@ostree-ts/interop";
 
 const CLI = fileURLToPath(new URL("../dist/ostree-ts.mjs", import.meta.url));
 
@@ -21,12 +21,10 @@ describeInterop("find-remotes through the CLI, beside ostree", () => {
   const p = (n: string) => join(dir.path, n);
   let gpgHome = "";
   beforeAll(() => {
-    gpgHome = p("gnupg");
-    mkdirSync(gpgHome, { mode: 0o700 });
-    const gpg = (args: string[]) => execFileSync("gpg", ["--homedir", gpgHome, "--batch", "--no-tty", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    gpg(["--passphrase", "", "--quick-gen-key", "CLI Finder <f@example.com>", "rsa2048", "sign", "never"]);
-    const keyId = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(["--list-keys", "--with-colons"]).toString())![1]!.slice(-16);
-    writeFileSync(p("key.gpg"), gpg(["--export", keyId]));
+    const key = makeGnupgKey(dir.path, "CLI Finder <f@example.com>");
+    gpgHome = key.homedir;
+    const keyId = key.keyId;
+    writeFileSync(p("key.gpg"), key.publicKey);
     mkdirSync(p("tree"));
     writeFileSync(p("tree/f"), "x");
     for (const [repo, cid, refs] of [

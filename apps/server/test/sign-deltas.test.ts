@@ -1,8 +1,8 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
+import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, makeGnupgKey, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
 import { superblockPath } from "@ostree-ts/deltas";
 import { decodeSummarySig, Ed25519Engine, signaturesOf, verifyDataWith } from "@ostree-ts/gpg";
 import { readRef, Repo } from "@ostree-ts/objstore";
@@ -25,12 +25,10 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
   beforeAll(() => {
     tmp = tempDir("server-sign-");
     if (spawnSync("gpg", ["--version"]).status !== 0) throw new Error("gnupg (gpg) is required: apt-get install gnupg");
-    gpgHome = join(tmp.path, "gnupg");
-    mkdirSync(gpgHome, { mode: 0o700 });
-    const gpg = (args: string[]) => execFileSync("gpg", ["--homedir", gpgHome, "--batch", "--no-tty", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    gpg(["--passphrase", "", "--quick-gen-key", "Server Key <srv@example.com>", "rsa2048", "sign", "never"]);
-    keyId = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(["--list-keys", "--with-colons"]).toString())![1]!.slice(-16);
-    writeFileSync(join(tmp.path, "key.gpg"), gpg(["--export", keyId]));
+    const key = makeGnupgKey(tmp.path, "Server Key <srv@example.com>");
+    gpgHome = key.homedir;
+    keyId = key.keyId;
+    writeFileSync(join(tmp.path, "key.gpg"), key.publicKey);
   });
   afterAll(async () => {
     for (const s of servers) await s.stop();

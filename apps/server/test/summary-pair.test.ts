@@ -1,9 +1,9 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, expectOstreeFsckClean, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
+import { describeInterop, expectOstreeFsckClean, makeGnupgKey, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
 import { decodeSummarySig, Ed25519Engine, Keyring, verifyDataWith, verifySummaryData } from "@ostree-ts/gpg";
 import { parseSummary } from "@ostree-ts/fetch";
 import { RepoServer } from "../src/server.js";
@@ -33,12 +33,10 @@ describeInterop("ostree-ts-server: summary and summary.sig served as one pair; c
   beforeAll(async () => {
     tmp = tempDir("server-pair-");
     if (spawnSync("gpg", ["--version"]).status !== 0) throw new Error("gnupg (gpg) is required: apt-get install gnupg");
-    gpgHome = join(tmp.path, "gnupg");
-    mkdirSync(gpgHome, { mode: 0o700 });
-    const gpg = (args: string[]) => execFileSync("gpg", ["--homedir", gpgHome, "--batch", "--no-tty", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    gpg(["--passphrase", "", "--quick-gen-key", "Pair Key <pair@example.com>", "rsa2048", "sign", "never"]);
-    keyId = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(["--list-keys", "--with-colons"]).toString())![1]!.slice(-16);
-    writeFileSync(join(tmp.path, "key.gpg"), gpg(["--export", keyId]));
+    const key = makeGnupgKey(tmp.path, "Pair Key <pair@example.com>");
+    gpgHome = key.homedir;
+    keyId = key.keyId;
+    writeFileSync(join(tmp.path, "key.gpg"), key.publicKey);
     keyring = new Keyring();
     await keyring.addFile(join(tmp.path, "key.gpg"));
     ed = await Ed25519Engine.generate();

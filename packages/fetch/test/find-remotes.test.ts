@@ -1,8 +1,8 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, ostree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, makeGnupgKey, ostree, tempDir } from "@ostree-ts/interop";
 import { readRef, Repo } from "@ostree-ts/objstore";
 import { findRemotes, pullFromRemotes, userMountPoints, type FinderResult } from "../src/index.js";
 
@@ -26,12 +26,10 @@ describeInterop("find-remotes: config and mount finders, newest commit per ref, 
   beforeAll(() => {
     tmp = tempDir("find-remotes-");
     if (spawnSync("gpg", ["--version"]).status !== 0) throw new Error("gnupg (gpg) is required");
-    gpgHome = r("gnupg");
-    mkdirSync(gpgHome, { mode: 0o700 });
-    const gpg = (args: string[]) => execFileSync("gpg", ["--homedir", gpgHome, "--batch", "--no-tty", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    gpg(["--passphrase", "", "--quick-gen-key", "Finder <finder@example.com>", "rsa2048", "sign", "never"]);
-    keyId = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(["--list-keys", "--with-colons"]).toString())![1]!.slice(-16);
-    writeFileSync(r("key.gpg"), gpg(["--export", keyId]));
+    const key = makeGnupgKey(tmp.path, "Finder <finder@example.com>");
+    gpgHome = key.homedir;
+    keyId = key.keyId;
+    writeFileSync(r("key.gpg"), key.publicKey);
     mkdirSync(r("tree"));
 
     ostree(["init", `--repo=${r("apps")}`, "--mode=archive", "--collection-id=org.example.Apps"]);

@@ -97,3 +97,4 @@ export function sh(script: string, args: string[], cwd: string): void {
 /** Absolute path of shared/spec (CI lays shared/ beside the clone). */
 export const SPEC_DIR = process.env.OSTREE_TS_SPEC_DIR ?? new URL("../../../../shared/spec/", import.meta.url).pathname;
 export { xorshiftBytes, makeDeltaTestTree, makeDeltaTestRepo, expectOstreeFsckClean, deltaDirBytes } from "./trees.js";
+export { makeGnupgKey, type GnupgKey } from "./gnupg.js";
