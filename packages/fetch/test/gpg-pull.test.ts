@@ -1,47 +1,26 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { importRemoteKeys, signCommit, signSummary } from "@ostree-ts/gpg";
-import { describeInterop, ostree, runOstreeAsync, tempDir } from "@ostree-ts/interop";
+import { describeInterop, makeGnupgKey, ostree, runOstreeAsync, tempDir, type GnupgKey } from "@ostree-ts/interop";
 import { listRefs, Repo } from "@ostree-ts/objstore";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { pull, Remotes } from "../src/index.js";
 import { staticServer, type StaticServer } from "./helpers.js";
 
-interface Key {
-  homedir: string;
-  keyId: string;
-  pub: Uint8Array;
-  secret: string;
-}
-
-function makeKey(dir: string, uid: string): Key {
-  const homedir = join(dir, "gnupg");
-  mkdirSync(homedir, { recursive: true, mode: 0o700 });
-  const gpg = (args: string[]) => execFileSync("gpg", ["--homedir", homedir, "--batch", "--no-tty", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  gpg(["--passphrase", "", "--quick-gen-key", uid, "rsa2048", "sign", "never"]);
-  const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(["--list-keys", "--with-colons"]).toString())![1]!;
-  return {
-    homedir,
-    keyId: fpr.slice(-16),
-    pub: new Uint8Array(gpg(["--export", fpr])),
-    secret: gpg(["--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys", fpr]).toString(),
-  };
-}
-
 let tmp: { path: string; cleanup: () => void };
 let src: string;
 let srv: StaticServer;
-let key: Key;
-let stranger: Key;
+let key: GnupgKey;
+let stranger: GnupgKey;
 
 describeInterop("pull with gpg-verify / gpg-verify-summary", () => {
   beforeAll(async () => {
     if (spawnSync("gpg", ["--version"]).status !== 0) throw new Error("gnupg (gpg) is required: apt-get install gnupg");
     tmp = tempDir("fetch-gpg-");
-    key = makeKey(join(tmp.path, "k"), "Repo Key <repo@example.com>");
-    stranger = makeKey(join(tmp.path, "s"), "Stranger <s@example.com>");
-    writeFileSync(join(tmp.path, "key.gpg"), key.pub);
+    key = makeGnupgKey(join(tmp.path, "k"), "Repo Key <repo@example.com>");
+    stranger = makeGnupgKey(join(tmp.path, "s"), "Stranger <s@example.com>");
+    writeFileSync(join(tmp.path, "key.gpg"), key.publicKey);
     src = join(tmp.path, "src");
     ostree(["init", `--repo=${src}`, "--mode=archive"]);
     mkdirSync(join(tmp.path, "t"));
@@ -50,7 +29,7 @@ describeInterop("pull with gpg-verify / gpg-verify-summary", () => {
   }, 120_000);
   afterAll(async () => {
     await srv?.close();
-    for (const k of [key, stranger]) if (k) spawnSync("gpgconf", ["--homedir", k.homedir, "--kill", "gpg-agent"]);
+    for (const k of [key, stranger]) k?.cleanup();
     tmp?.cleanup();
   });
 
@@ -66,15 +45,15 @@ describeInterop("pull with gpg-verify / gpg-verify-summary", () => {
     ostree(["gpg-sign", `--repo=${src}`, `--gpg-homedir=${key.homedir}`, c, key.keyId]);
     ostree(["summary", "-u", `--repo=${src}`, `--gpg-sign=${key.keyId}`, `--gpg-homedir=${key.homedir}`]);
 
-    const good = await client("ours-good", key.pub, true);
+    const good = await client("ours-good", key.publicKey, true);
     await pull(good, "origin", { refs: ["main"] });
     expect((await listRefs(good)).map((r) => r.checksum)).toEqual([c]);
 
-    const bad = await client("ours-bad", stranger.pub, false);
+    const bad = await client("ours-bad", stranger.publicKey, false);
     await expect(pull(bad, "origin", { refs: ["main"] })).rejects.toThrow(new RegExp(`Commit ${c}: Signature made .* key ID ${key.keyId}\\nCan't check signature: public key not found`));
     expect(await listRefs(bad)).toEqual([]);
 
-    const badSummary = await client("ours-bad-summary", stranger.pub, true);
+    const badSummary = await client("ours-bad-summary", stranger.publicKey, true);
     await expect(pull(badSummary, "origin", { refs: ["main"] })).rejects.toThrow(/public key not found/);
   });
 
@@ -82,9 +61,9 @@ describeInterop("pull with gpg-verify / gpg-verify-summary", () => {
     writeFileSync(join(tmp.path, "t", "f"), "two\n");
     const c = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", "-s", "two", join(tmp.path, "t")]).trim();
     const repo = await Repo.open(src);
-    await signCommit(repo, c, { privateKey: key.secret });
+    await signCommit(repo, c, { privateKey: key.secretKeyArmored });
     ostree(["summary", "-u", `--repo=${src}`]);
-    await signSummary(repo, { privateKey: key.secret });
+    await signSummary(repo, { privateKey: key.secretKeyArmored });
 
     const dest = join(tmp.path, "real");
     ostree(["init", `--repo=${dest}`, "--mode=archive"]);
@@ -97,7 +76,7 @@ describeInterop("pull with gpg-verify / gpg-verify-summary", () => {
 
     // The same files with the stranger's key in the keyring: refused by ostree too.
     const dest2 = join(tmp.path, "real-bad");
-    writeFileSync(join(tmp.path, "stranger.gpg"), stranger.pub);
+    writeFileSync(join(tmp.path, "stranger.gpg"), stranger.publicKey);
     ostree(["init", `--repo=${dest2}`, "--mode=archive"]);
     ostree(["remote", "add", `--repo=${dest2}`, `--gpg-import=${join(tmp.path, "stranger.gpg")}`, "origin", srv.url]);
     const r2 = await runOstreeAsync(["pull", `--repo=${dest2}`, "origin", "main"]);
