@@ -34,8 +34,8 @@ describeInterop("refs --collections through the CLI, beside ostree", () => {
     ostree(["init", `--repo=${p("src")}`, "--collection-id=org.example.Remote"]);
     ostree(["commit", `--repo=${p("src")}`, "-b", "r1", p("tree")]);
     ostree(["init", `--repo=${p("base")}`, "--collection-id=org.example.Collection"]);
-    for (const b of ["a", "b", "test-1", "d/e"]) ostree(["commit", `--repo=${p("base")}`, "-b", b, p("tree")]);
-    ostree(["refs", `--repo=${p("base")}`, "--collections", "--create=org.example.Mirror:m1", "a"]);
+    for (const b of ["main", "other", "test-1", "d/e"]) ostree(["commit", `--repo=${p("base")}`, "-b", b, p("tree")]);
+    ostree(["refs", `--repo=${p("base")}`, "--collections", "--create=org.example.Mirror:m1", "main"]);
     ostree(["remote", "add", `--repo=${p("base")}`, "--no-sign-verify", "--collection-id=org.example.Remote", "rem", `file://${p("src")}`]);
     ostree(["pull", `--repo=${p("base")}`, "rem", "r1"]);
   });
@@ -53,13 +53,13 @@ describeInterop("refs --collections through the CLI, beside ostree", () => {
     { args: ["--collections", "--delete", "org.example.Remote"] },
     { args: ["--collections", "--delete", "test"] },
     { args: ["--collections", "--delete", "org.example.Nonexistent"], noMirrors: true },
-    { args: ["--collections", "--create=org.example.New:ctest-mirror", "a"] },
-    { args: ["--collections", "--create=org.example.New:ctest-mirror", "a"], noMirrors: true },
-    { args: ["--collections", "--create=org.example.Collection:c2", "a"] },
-    { args: ["--collections", "--create=org.example.Mirror:m1", "a"] },
-    { args: ["--collections", "--create=nocolon", "a"] },
-    { args: ["--collections", "--create=org.example.X:", "a"] },
-    { args: ["--collections", "--create=org.example.X:bad/", "a"] },
+    { args: ["--collections", "--create=org.example.New:ctest-mirror", "main"] },
+    { args: ["--collections", "--create=org.example.New:ctest-mirror", "main"], noMirrors: true },
+    { args: ["--collections", "--create=org.example.Collection:c2", "main"] },
+    { args: ["--collections", "--create=org.example.Mirror:m1", "main"] },
+    { args: ["--collections", "--create=nocolon", "main"] },
+    { args: ["--collections", "--create=org.example.X:", "main"] },
+    { args: ["--collections", "--create=org.example.X:bad/", "main"] },
     { args: ["--collections", "--create=org.example.X:x", "missing"] },
   ];
   for (const [i, c] of cases.entries()) {
@@ -78,7 +78,7 @@ describeInterop("refs --collections through the CLI, beside ostree", () => {
   }
 
   it("refs --collections --create without a colon fails on the missing ref name, as ostree does", () => {
-    const args = [`--repo=${p("base")}`, "refs", "--collections", "--create=org.example.X", "a"];
+    const args = [`--repo=${p("base")}`, "refs", "--collections", "--create=org.example.X", "main"];
     const theirs = runOstree(args);
     const r = ours(args);
     expect(r.status).toBe(theirs.status);
