@@ -23,7 +23,7 @@ export interface ToolResult {
   note?: string;
   samples: Sample[];
   median?: Sample;
-  /** Sizes reported by the op (bytes), from the last repetition. */
+  /** Sizes reported by the op (bytes; "requests" is a count), from the last repetition. */
   sizes: Record<string, number>;
 }
 
@@ -64,11 +64,23 @@ export interface BenchOptions {
   log?: (s: string) => void;
 }
 
-/** A static file server for the input repo that counts the bytes it sends. */
-export function startRepoServer(root: string): Promise<{ server: Server; url: string; sent: () => number; reset: () => void }> {
+export interface RepoServer {
+  server: Server;
+  url: string;
+  /** Body bytes sent since the last reset. */
+  sent: () => number;
+  /** Requests answered (any status) since the last reset. */
+  requests: () => number;
+  reset: () => void;
+}
+
+/** A static file server for the input repo that counts the requests it answers and the bytes it sends. */
+export function startRepoServer(root: string): Promise<RepoServer> {
   let sent = 0;
+  let requests = 0;
   const base = resolve(root);
   const server = createServer((req, res) => {
+    requests++;
     const path = normalize(join(base, decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
     if (!path.startsWith(base) || !existsSync(path) || !statSync(path).isFile()) {
       res.writeHead(404).end();
@@ -83,7 +95,16 @@ export function startRepoServer(root: string): Promise<{ server: Server; url: st
   return new Promise((ok) =>
     server.listen(0, "127.0.0.1", () => {
       const port = (server.address() as AddressInfo).port;
-      ok({ server, url: `http://127.0.0.1:${port}/`, sent: () => sent, reset: () => (sent = 0) });
+      ok({
+        server,
+        url: `http://127.0.0.1:${port}/`,
+        sent: () => sent,
+        requests: () => requests,
+        reset: () => {
+          sent = 0;
+          requests = 0;
+        },
+      });
     }),
   );
 }
@@ -175,7 +196,7 @@ async function runOp(
   op: Op,
   o: BenchOptions,
   inputs: Inputs,
-  srv: { url: string; sent: () => number; reset: () => void },
+  srv: RepoServer,
   tsAvailable: boolean,
   log: (s: string) => void,
 ): Promise<OpResult> {
@@ -229,7 +250,7 @@ async function runOp(
         }
         r.samples.push(total);
         const sizes: Record<string, number> = {};
-        for (const [k, p] of Object.entries(op.sizes?.(ctx) ?? {})) sizes[k] = p === "http" ? srv.sent() : pathBytes(p);
+        for (const [k, p] of Object.entries(op.sizes?.(ctx) ?? {})) sizes[k] = p === "http" ? srv.sent() : p === "http-requests" ? srv.requests() : pathBytes(p);
         r.sizes = sizes;
         log(`${op.id} ${tool} #${rep + 1}: ${total.wall.toFixed(2)} s wall, ${total.cpu.toFixed(2)} s cpu, ${(total.maxRssKiB / 1024).toFixed(0)} MiB`);
       } catch (e) {

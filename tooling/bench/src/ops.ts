@@ -33,7 +33,10 @@ export interface Op {
   rootOnly?: boolean;
   setup?: (c: OpContext) => void;
   run: (c: OpContext) => string[][];
-  /** Paths whose total size is reported after the run; "http" = bytes the HTTP server sent. */
+  /**
+   * What is reported after the run: a path (its total size), "http" (bytes the HTTP server sent) or
+   * "http-requests" (requests it answered).
+   */
   sizes?: (c: OpContext) => Record<string, string>;
   /** Which pair of versions (for delta-size tables), e.g. [0,1]; from = -1 for "from scratch". */
   deltaPair?: [number, number];
@@ -89,6 +92,8 @@ const deltaGenerateOp = (from: number, to: number): Op => ({
   sizes: (c) => ({ delta: join(c.work, "delta") }),
 });
 
+const pullSizes = (c: OpContext): Record<string, string> => ({ transferred: "http", requests: "http-requests", repo: join(c.work, "repo") });
+
 const pullDeltaOp = (from: number, to: number): Op => ({
   id: from < 0 ? `pull-delta-empty-v${to + 1}` : `pull-delta-v${from + 1}-v${to + 1}`,
   title: from < 0 ? `pull over HTTP by from-scratch delta → v${to + 1}` : `pull over HTTP by delta v${from + 1} → v${to + 1}`,
@@ -97,7 +102,19 @@ const pullDeltaOp = (from: number, to: number): Op => ({
     clientRepo(c, from < 0 ? undefined : from, c.ref(to));
   },
   run: (c) => [["pull", `--repo=${join(c.work, "repo")}`, "--require-static-deltas", "origin", c.ref(to)]],
-  sizes: (c) => ({ transferred: "http", repo: join(c.work, "repo") }),
+  sizes: pullSizes,
+});
+
+/** Object-by-object pull of version `to` into a client holding nothing or version `from`. */
+const pullObjectsOp = (from: number | undefined, to: number): Op => ({
+  id: from === undefined ? "pull-objects" : `pull-objects-v${from + 1}-v${to + 1}`,
+  title: from === undefined ? `pull v${to + 1} over HTTP object by object (bare-user)` : `pull over HTTP object by object v${from + 1} → v${to + 1} (bare-user)`,
+  needs: to + 1,
+  setup: (c) => {
+    clientRepo(c, from, c.ref(to));
+  },
+  run: (c) => [["pull", `--repo=${join(c.work, "repo")}`, "--disable-static-deltas", "origin", c.ref(to)]],
+  sizes: pullSizes,
 });
 
 /** The benchmark table: adding an operation is adding an entry. */
@@ -169,15 +186,8 @@ export const OPS: Op[] = [
     run: (c) => [["static-delta", "apply-offline", `--repo=${join(c.work, "repo")}`, deltaDir(c.inputs.repo, c.commit(0), c.commit(1))]],
     sizes: (c) => ({ repo: join(c.work, "repo") }),
   },
-  {
-    id: "pull-objects",
-    title: "pull v1 over HTTP object by object (bare-user)",
-    setup: (c) => {
-      clientRepo(c);
-    },
-    run: (c) => [["pull", `--repo=${join(c.work, "repo")}`, "--disable-static-deltas", "origin", c.ref(0)]],
-    sizes: (c) => ({ transferred: "http", repo: join(c.work, "repo") }),
-  },
+  pullObjectsOp(undefined, 1),
+  pullObjectsOp(0, 1),
   pullDeltaOp(0, 1),
   pullDeltaOp(1, 2),
   pullDeltaOp(-1, 2),

@@ -10,7 +10,8 @@ function sizeCell(op: OpResult, tool: ToolName): string {
   const r = op.results[tool];
   if (r.status !== "ok") return r.status;
   const s = Object.entries(r.sizes);
-  return s.length ? s.map(([k, v]) => `${k} ${fmtBytes(v)}`).join(", ") : "–";
+  // "requests" is a count (HTTP requests answered); every other entry is bytes.
+  return s.length ? s.map(([k, v]) => `${k} ${k === "requests" ? String(v) : fmtBytes(v)}`).join(", ") : "–";
 }
 
 function sizeRatio(op: OpResult): string {

@@ -8,7 +8,7 @@ import { TIME_BIN } from "../src/measure.js";
 const tmp = tempDir("ostree-ts-bench-");
 afterAll(() => tmp.cleanup());
 
-const ONLY = ["startup", "commit-archive", "fsck", "delta-generate-v1-v2", "pull-delta-v2-v3"];
+const ONLY = ["startup", "commit-archive", "fsck", "delta-generate-v1-v2", "pull-objects-v1-v2", "pull-delta-v2-v3"];
 
 describeInterop("bench harness on a tiny fixture", () => {
   it("has GNU time to measure children with", () => {
@@ -40,6 +40,12 @@ describeInterop("bench harness on a tiny fixture", () => {
     expect(delta?.results.ostree.sizes.delta).toBeGreaterThan(0);
     const pull = res.ops.find((o) => o.id === "pull-delta-v2-v3");
     expect(pull?.results.ostree.sizes.transferred).toBeGreaterThan(0);
+    // summary.sig (404), summary, the commit's metadata, the superblock and at least one part.
+    expect(pull?.results.ostree.sizes.requests).toBeGreaterThanOrEqual(5);
+    // By objects, a client on v1 fetches only what v2 changed: fewer requests than v2 has files.
+    const byObjects = res.ops.find((o) => o.id === "pull-objects-v1-v2");
+    expect(byObjects?.results.ostree.sizes.requests).toBeGreaterThan(3);
+    expect(byObjects?.results.ostree.sizes.requests).toBeLessThan(res.versions[1]?.files ?? 0);
     expect(res.lowerBounds.map((l) => `${l.from}>${l.to}`)).toEqual(["fixture-v1>fixture-v2", "fixture-v2>fixture-v3", "empty>fixture-v3"]);
     for (const l of res.lowerBounds) expect(l.xzTar).toBeGreaterThan(0);
     const patch = res.lowerBounds[0];

@@ -82,6 +82,7 @@ const results: BenchResults = {
     op("fsck", { median: sample(2, 1.5, 20480) }, { median: sample(3, 3, 40960) }),
     op("pull", { median: sample(1, 1, 1024) }, { status: "not implemented", note: "pull: not implemented" }),
     op("delta", { median: sample(1, 1, 1024), sizes: { delta: 5000 } }, { median: sample(2, 2, 2048), sizes: { delta: 4000 } }, { deltaPair: [0, 1] }),
+    op("http", { median: sample(1, 1, 1024), sizes: { transferred: 2048, requests: 1500 } }, { median: sample(1, 1, 1024), sizes: { transferred: 1024, requests: 12 } }),
   ],
   lowerBounds: [{ from: "v1", to: "v2", xzTar: 9000, zstdPatch: 3000, changedBytes: 2000, commands: ["xz -9"] }],
 };
@@ -95,6 +96,9 @@ describe("report", () => {
     expect(pull).toContain("| 1.00 s | not implemented | – |");
     const delta = t.split("\n").find((l) => l.startsWith("| delta")) as string;
     expect(delta).toContain("| delta 4.88 KiB | delta 3.91 KiB | 0.80× |");
+    // Requests are a count, not bytes; the size ratio is of the first entry (bytes transferred).
+    const http = t.split("\n").find((l) => l.startsWith("| http")) as string;
+    expect(http).toContain("| transferred 2.00 KiB, requests 1500 | transferred 1.00 KiB, requests 12 | 0.50× |");
   });
   it("lists delta sizes beside the lower bounds", () => {
     const [row] = deltaRows(results);
