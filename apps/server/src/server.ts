@@ -4,6 +4,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join, resolve, sep } from "node:path";
+import { SUMMARY_PAIR_HEADER } from "@ostree-ts/fetch";
 import { ConfigError } from "./config.js";
 import { DeltaWorker, type DeltaConfig } from "./delta-worker.js";
 import { SummarySigner, type SigningConfig } from "./signer.js";
@@ -240,6 +241,8 @@ export class RepoServer {
     }
     const bytes = rel === "summary" ? snap.summary : snap.sig;
     if (!bytes) return this.plain(res, 404, "not found\n");
+    // Tells clients this ETag is shared by both files, so If-Match with it on the other one gets the partner.
+    res.setHeader(SUMMARY_PAIR_HEADER, snap.etag);
     return this.send(req, res, { bytes, size: bytes.length, etag: snap.etag, mtimeMs: snap.lastModified.getTime(), cacheControl: "no-cache" });
   }
 

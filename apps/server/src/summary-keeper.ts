@@ -36,7 +36,7 @@ function snapshotOf(summary: Uint8Array, sig: Uint8Array | null): SummarySnapsho
 }
 
 /** Generations kept for clients that name one with `If-Match` (they fetched one file and now want its partner). */
-const HISTORY = 8;
+export const GENERATIONS_HELD = 8;
 
 async function readOptional(path: string): Promise<Uint8Array | null> {
   return readFile(path).then(
@@ -117,7 +117,7 @@ export class SummaryKeeper {
     const snap = snapshotOf(summary, sig);
     if (this.current?.etag === snap.etag) return;
     this.history.unshift(snap);
-    this.history.length = Math.min(this.history.length, HISTORY);
+    this.history.length = Math.min(this.history.length, GENERATIONS_HELD);
     this.current = snap;
   }
 

@@ -45,6 +45,8 @@ export interface GetOptions {
   /** Conditional request validators (summary caching). */
   ifNoneMatch?: string;
   ifModifiedSince?: string;
+  /** Only this version (a 412 becomes a FetchError with status 412): the summary pair, see summary.ts. */
+  ifMatch?: string;
 }
 
 export interface GetResult {
@@ -53,6 +55,8 @@ export interface GetResult {
   etag?: string;
   lastModified?: string;
   notModified: boolean;
+  /** The response headers (absent for answers that did not come from a server). */
+  headers?: Record<string, string | string[] | undefined>;
 }
 
 /** Maximum size of one metadata file (OSTREE_MAX_METADATA_SIZE). */
@@ -328,6 +332,7 @@ export class HttpClient {
     const extra: Record<string, string> = {};
     if (o.ifNoneMatch) extra["if-none-match"] = o.ifNoneMatch;
     if (o.ifModifiedSince) extra["if-modified-since"] = o.ifModifiedSince;
+    if (o.ifMatch) extra["if-match"] = o.ifMatch;
     const resuming = partial.have > 0 && partial.total !== undefined && partial.validator !== undefined;
     if (resuming) {
       extra.range = `bytes=${partial.have}-`;
@@ -341,7 +346,7 @@ export class HttpClient {
     if (status === 304) {
       await res.body.dump();
       this.opts.onResponse?.({ url, status, bytes: 0 });
-      return { status, body: Buffer.alloc(0), etag, lastModified, notModified: true };
+      return { status, body: Buffer.alloc(0), etag, lastModified, notModified: true, headers: res.headers };
     }
     if (await this.endsRequest(res, url, o.optional)) return null;
     if (status !== 200 && !(status === 206 && resuming)) {
@@ -372,7 +377,7 @@ export class HttpClient {
     }
     if (partial.total !== undefined && partial.have !== partial.total) throw new Retryable(`Transferred a partial file (${partial.have} of ${partial.total} bytes)`, 0);
     this.opts.onResponse?.({ url, status, bytes: partial.have });
-    return { status: 200, body: Buffer.concat(partial.chunks), etag, lastModified, notModified: false };
+    return { status: 200, body: Buffer.concat(partial.chunks), etag, lastModified, notModified: false, headers: res.headers };
   }
 
   /**

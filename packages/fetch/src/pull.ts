@@ -56,7 +56,7 @@ import { emptyProgress, type ProgressListener, type PullProgress } from "./progr
 import { Remotes, type Remote } from "./remotes.js";
 import { MIRRORLIST_PREFIX, openMirrored } from "./mirrorlist.js";
 import { checkDigest, fetchedChecksum, HttpSource, LocalSource, tmpSuffix, type FetchedContent, type PullSource } from "./source.js";
-import { parseSummary, summaryBoolean, summaryString, type ParsedSummary } from "./summary.js";
+import { parseSummary, summaryBoolean, summaryString, withSummaryPair, type ParsedSummary, type SummaryPairFetch } from "./summary.js";
 
 /**
  * @ostree-ts/gpg (and openpgp, ~50 ms of start-up CPU and 16 MiB) only for
@@ -791,17 +791,19 @@ async function readOptional(path: string): Promise<Buffer | null> {
   }
 }
 
+type SummaryFetchOptions = { gpgVerifySummary?: boolean; signVerifiers?: SignVerifiers | null; remotesConfigDir?: string; cacheDir?: string };
+
 /**
  * `summary.sig` then `summary`; when the sig matches the cached one the cached
  * summary is reused without downloading it. Cached only when a sig exists.
+ * The two are fetched as one pair (see withSummaryPair).
  */
-export async function fetchSummary(
-  repo: Repo,
-  source: PullSource,
-  remote: string | null,
-  opts: { gpgVerifySummary?: boolean; signVerifiers?: SignVerifiers | null; remotesConfigDir?: string; cacheDir?: string } = {},
-): Promise<SummaryFetch | null> {
-  const sig = await source.getFile("meta", "summary.sig");
+export async function fetchSummary(repo: Repo, source: PullSource, remote: string | null, opts: SummaryFetchOptions = {}): Promise<SummaryFetch | null> {
+  return withSummaryPair(source, (pair) => fetchSummaryPair(repo, source, pair, remote, opts));
+}
+
+async function fetchSummaryPair(repo: Repo, source: PullSource, pair: SummaryPairFetch, remote: string | null, opts: SummaryFetchOptions): Promise<SummaryFetch | null> {
+  const sig = await pair.sig();
   let bytes: Uint8Array | null = null;
   const cache = remote && source.kind === "http" ? cachePaths(repo, remote, opts.cacheDir) : null;
   if (cache && sig) {
@@ -810,7 +812,7 @@ export async function fetchSummary(
     if (cachedSig && cached && Buffer.compare(cachedSig, Buffer.from(sig)) === 0) bytes = new Uint8Array(cached);
   }
   const cameFromCache = bytes !== null;
-  if (bytes === null) bytes = await source.getFile("meta", "summary");
+  if (bytes === null) bytes = await pair.summary();
   const cachedBytes = bytes;
   if (opts.gpgVerifySummary) {
     if (!bytes) throw new PullError("GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)");
@@ -824,7 +826,7 @@ export async function fetchSummary(
       if (!(e instanceof GpgError)) throw e;
       // A cached summary that fails is fetched again and re-verified, as ostree does.
       if (cameFromCache) checkInvalidCacheTestError(remote);
-      const fresh = cameFromCache ? await source.getFile("meta", "summary") : null;
+      const fresh = cameFromCache ? await pair.summary() : null;
       if (!fresh) throw new PullError(e.message);
       try {
         await verify(fresh);
@@ -846,7 +848,7 @@ export async function fetchSummary(
     } catch (e) {
       if (!(e instanceof SignVerifyError) || !cameFromCache) throw e;
       checkInvalidCacheTestError(remote);
-      const fresh = await source.getFile("meta", "summary");
+      const fresh = await pair.summary();
       if (!fresh) throw e;
       await verify(fresh);
       bytes = fresh;

@@ -1,6 +1,8 @@
 import { bswap64, decode, type Value, type Variant } from "@ostree-ts/gvariant";
 import { SUMMARY_TYPE, toHex } from "@ostree-ts/objstore";
-import { PullError } from "./errors.js";
+import { FetchError, PullError } from "./errors.js";
+import { MAX_METADATA_SIZE, type GetResult } from "./http.js";
+import { HttpSource, type PullSource } from "./source.js";
 
 export interface SummaryRef {
   checksum: string;
@@ -70,4 +72,93 @@ export function summaryString(s: ParsedSummary, key: string): string | undefined
 export function summaryBoolean(s: ParsedSummary, key: string): boolean | undefined {
   const v = s.metadata.get(key);
   return v && v.type === "b" ? (v.value as boolean) : undefined;
+}
+
+/**
+ * Response header with which a server says that `summary` and `summary.sig`
+ * are one pair and that `If-Match: VALUE` on the other file asks for the
+ * partner of this generation (ostree-ts-server sends it; its value is the
+ * pair's shared ETag). A plain static server gives each file its own ETag, so
+ * `If-Match` with the other file's would only get 412s there: without this
+ * header no `If-Match` is sent.
+ */
+export const SUMMARY_PAIR_HEADER = "ostree-summary-pair";
+
+/** How many times a summary pair is fetched when its generation disappears in between (412). */
+export const SUMMARY_PAIR_ATTEMPTS = 3;
+
+/** The server no longer has the summary generation `summary.sig` came from (HTTP 412 to `If-Match`). */
+export class SummaryGenerationGoneError extends PullError {
+  constructor(readonly url: string) {
+    super(`${url}: the summary generation of summary.sig is gone (HTTP 412)`);
+  }
+}
+
+/** `summary` and `summary.sig` did not stay one pair over SUMMARY_PAIR_ATTEMPTS tries (the server changes them faster than they can be fetched). */
+export class SummaryPairError extends PullError {
+  constructor(
+    readonly url: string,
+    readonly attempts: number,
+  ) {
+    super(`Fetching summary and summary.sig from ${url}: the summary changed between the two requests ${attempts} times in a row`);
+  }
+}
+
+/**
+ * One attempt at fetching `summary.sig` and then the `summary` it signs.
+ * Over HTTP, when the `summary.sig` response carries SUMMARY_PAIR_HEADER, the
+ * summary is asked for with `If-Match` so the server answers from the same
+ * generation even on another connection; a 412 throws
+ * SummaryGenerationGoneError (withSummaryPair starts over). Otherwise the
+ * two files are fetched as plain GETs.
+ */
+export class SummaryPairFetch {
+  private pairTag: string | undefined;
+
+  constructor(private readonly source: PullSource) {}
+
+  private summaryUrl(rel: string): string {
+    return `${(this.source as HttpSource).url.replace(/\/+$/, "")}/${rel}`;
+  }
+
+  async sig(): Promise<Uint8Array | null> {
+    if (!(this.source instanceof HttpSource)) return this.source.getFile("meta", "summary.sig");
+    const r = await this.source.http.get(this.summaryUrl("summary.sig"), { optional: true, maxSize: MAX_METADATA_SIZE });
+    this.pairTag = r ? pairTagOf(r) : undefined;
+    return r ? new Uint8Array(r.body) : null;
+  }
+
+  async summary(): Promise<Uint8Array | null> {
+    if (!(this.source instanceof HttpSource) || this.pairTag === undefined) return this.source.getFile("meta", "summary");
+    const url = this.summaryUrl("summary");
+    try {
+      const r = await this.source.http.get(url, { optional: true, maxSize: MAX_METADATA_SIZE, ifMatch: this.pairTag });
+      return r ? new Uint8Array(r.body) : null;
+    } catch (e) {
+      if (e instanceof FetchError && e.status === 412) throw new SummaryGenerationGoneError(e.url);
+      throw e;
+    }
+  }
+}
+
+function pairTagOf(r: GetResult): string | undefined {
+  const v = r.headers?.[SUMMARY_PAIR_HEADER];
+  const tag = Array.isArray(v) ? v[0] : v;
+  return tag && tag.trim() !== "" ? tag.trim() : undefined;
+}
+
+/**
+ * Run `fn` (which fetches the pair through the SummaryPairFetch it is given)
+ * again from the start when the server dropped the generation between the two
+ * requests, up to SUMMARY_PAIR_ATTEMPTS times; then SummaryPairError.
+ */
+export async function withSummaryPair<T>(source: PullSource, fn: (pair: SummaryPairFetch) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(new SummaryPairFetch(source));
+    } catch (e) {
+      if (!(e instanceof SummaryGenerationGoneError)) throw e;
+      if (attempt >= SUMMARY_PAIR_ATTEMPTS) throw new SummaryPairError(e.url.replace(/\/summary$/, ""), attempt);
+    }
+  }
 }
