@@ -1,7 +1,7 @@
-import { stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { deleteDelta, generateDelta, superblockPath, type GenerateOptions } from "@ostree-ts/deltas";
-import { listRefs, listStaticDeltaNames, ObjectType, Repo } from "@ostree-ts/objstore";
+import { atomicWrite, listRefs, listStaticDeltaNames, ObjectType, Repo } from "@ostree-ts/objstore";
 
 /** Background static-delta generation for the newest commit of each ref. */
 export interface DeltaConfig {
@@ -32,6 +32,19 @@ export interface DeltaConfig {
 type Job = { from: string | null; to: string; ref: string };
 
 /**
+ * Repo-relative file where the worker keeps, for each delta whose target is no
+ * ref's tip, when it first saw it so (ms since the epoch), so the prune grace
+ * period counts from then across restarts. ostree ignores the directory, and
+ * the server does not serve it.
+ */
+export const PRUNE_STATE_FILE = ".ostree-ts-server/unreferenced-deltas.json";
+
+interface PruneState {
+  version: 1;
+  unreferencedSince: Record<string, number>;
+}
+
+/**
  * Finds deltas the refs' tips are missing and makes them one at a time with
  * @ostree-ts/deltas' generator (parts then superblock, each written to a temp
  * file and renamed). After a batch it calls `published`, which reindexes and
@@ -41,8 +54,8 @@ export class DeltaWorker {
   private running: Promise<void> | undefined;
   /** Deltas that failed once are not retried until the ref moves (name → message). */
   readonly failed = new Map<string, string>();
-  /** Deltas whose target is no ref's tip, with when that was first seen (ms). In memory: a restart starts the grace again. */
-  private readonly unreferencedSince = new Map<string, number>();
+  /** Deltas whose target is no ref's tip, with when that was first seen (ms); loaded from and saved to PRUNE_STATE_FILE. */
+  private unreferencedSince: Map<string, number> | undefined;
   generated = 0;
   pruned = 0;
 
@@ -51,7 +64,51 @@ export class DeltaWorker {
     readonly config: DeltaConfig,
     private readonly published: (names: string[]) => Promise<void>,
     private readonly event: (e: Record<string, unknown>) => void = () => {},
+    /** The clock the grace period is measured with (tests move it). */
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * The saved times; an unreadable or malformed file is reported and treated
+   * as empty, which only restarts the grace (deltas are kept longer, never
+   * pruned early).
+   */
+  private async loadPruneState(): Promise<Map<string, number>> {
+    const path = join(this.repoPath, PRUNE_STATE_FILE);
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return new Map();
+      this.event({ event: "delta-state-error", repo: this.repoPath, error: (e as Error).message });
+      return new Map();
+    }
+    try {
+      const state = JSON.parse(text) as PruneState;
+      if (state.version !== 1 || typeof state.unreferencedSince !== "object" || state.unreferencedSince === null) throw new Error("not a version 1 state");
+      const out = new Map<string, number>();
+      for (const [name, since] of Object.entries(state.unreferencedSince)) {
+        if (typeof since !== "number" || !Number.isFinite(since)) throw new Error(`bad time for ${name}`);
+        out.set(name, since);
+      }
+      return out;
+    } catch (e) {
+      this.event({ event: "delta-state-error", repo: this.repoPath, error: `${path}: ${(e as Error).message}` });
+      return new Map();
+    }
+  }
+
+  /** Temp file + rename. A failure is reported, not thrown: the times in memory still hold until the next save. */
+  private async savePruneState(repo: Repo, since: Map<string, number>): Promise<void> {
+    const path = join(this.repoPath, PRUNE_STATE_FILE);
+    const state: PruneState = { version: 1, unreferencedSince: Object.fromEntries([...since].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await atomicWrite(repo.tmpDir, path, `${JSON.stringify(state, null, 1)}\n`, repo.config.getBoolean("core", "fsync", true));
+    } catch (e) {
+      this.event({ event: "delta-state-error", repo: this.repoPath, error: `${path}: ${(e as Error).message}` });
+    }
+  }
 
   /** Start a scan unless one is running; returns the running scan. */
   kick(): Promise<void> {
@@ -95,27 +152,41 @@ export class DeltaWorker {
     const grace = this.config.pruneAfterSeconds ?? 3600;
     if (grace < 0) return [];
     const tips = new Set((await listRefs(repo, { heads: true, remotes: false, mirrors: false })).map((r) => r.checksum));
-    const now = Date.now();
+    const unreferenced = (this.unreferencedSince ??= await this.loadPruneState());
+    let changed = false;
+    const forget = (name: string) => {
+      changed = unreferenced.delete(name) || changed;
+    };
+    const now = this.now();
     const removed: string[] = [];
     const present = new Set<string>();
-    for (const name of await listStaticDeltaNames(repo)) {
-      present.add(name);
-      const to = name.slice(name.indexOf("-") + 1);
-      if (tips.has(to)) {
-        this.unreferencedSince.delete(name);
-        continue;
+    try {
+      for (const name of await listStaticDeltaNames(repo)) {
+        present.add(name);
+        const to = name.slice(name.indexOf("-") + 1);
+        if (tips.has(to)) {
+          forget(name);
+          continue;
+        }
+        let since = unreferenced.get(name);
+        if (since === undefined) {
+          since = now;
+          unreferenced.set(name, since);
+          changed = true;
+        }
+        if (now - since < grace * 1000) continue;
+        await deleteDelta(repo, name);
+        forget(name);
+        present.delete(name);
+        removed.push(name);
+        this.pruned++;
+        this.event({ event: "delta-pruned", repo: this.repoPath, delta: name });
       }
-      const since = this.unreferencedSince.get(name) ?? now;
-      this.unreferencedSince.set(name, since);
-      if (now - since < grace * 1000) continue;
-      await deleteDelta(repo, name);
-      this.unreferencedSince.delete(name);
-      present.delete(name);
-      removed.push(name);
-      this.pruned++;
-      this.event({ event: "delta-pruned", repo: this.repoPath, delta: name });
+      for (const name of [...unreferenced.keys()]) if (!present.has(name)) forget(name);
+    } finally {
+      // Saved also when a deletion failed half-way: what was recorded so far stays true.
+      if (changed) await this.savePruneState(repo, unreferenced);
     }
-    for (const name of this.unreferencedSince.keys()) if (!present.has(name)) this.unreferencedSince.delete(name);
     return removed;
   }
 
