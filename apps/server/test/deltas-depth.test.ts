@@ -1,15 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
 import { deltaIndexPath, superblockPath } from "@ostree-ts/deltas";
-import { parseSummary } from "@ostree-ts/fetch";
 import { RepoServer, type AccessLogEntry, type ServerEvent } from "../src/server.js";
-
-const summaryDeltas = (repo: string): string[] => {
-  const v = parseSummary(new Uint8Array(readFileSync(join(repo, "summary")))).metadata.get("ostree.static-deltas");
-  return v ? (v.value as Array<[string, unknown]>).map(([k]) => k).sort() : [];
-};
+import { summaryDeltas } from "./helpers.js";
 
 let tmp: { path: string; cleanup: () => void };
 const servers: RepoServer[] = [];

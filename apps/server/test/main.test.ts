@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { describeInterop, expectOstreeFsckClean, ostree, tempDir, xorshiftBytes } from "@ostree-ts/interop";
 import { readRef, Repo } from "@ostree-ts/objstore";
 import { pull, Remotes } from "@ostree-ts/fetch";
+import { oneFileRepo } from "./helpers.js";
 
 /** Start the bundled server with a config file; resolves with its port once it prints the listening event. */
 function startServer(config: string, onStderr: (s: string) => void = () => {}): Promise<{ child: ChildProcess; port: number }> {
@@ -38,11 +39,7 @@ describeInterop("ostree-ts-server executable: --config, JSON logs to files, grac
   });
 
   test("an in-flight response finishes after SIGTERM; new connections are refused; exit status 0", async () => {
-    const repo = join(tmp.path, "repo");
-    ostree(["init", `--repo=${repo}`, "--mode=archive"]);
-    mkdirSync(join(tmp.path, "t"));
-    writeFileSync(join(tmp.path, "t", "f"), "x\n");
-    ostree(["commit", `--repo=${repo}`, "-b", "main", "--no-xattrs", join(tmp.path, "t")]);
+    const repo = oneFileRepo(tmp.path, "repo", "x\n").path;
     // A large file the client reads slowly: still being sent when SIGTERM arrives.
     const big = xorshiftBytes(16 << 20, 3);
     mkdirSync(join(repo, "deltas/aa"), { recursive: true });
@@ -93,11 +90,7 @@ describeInterop("ostree-ts-server executable: --config, JSON logs to files, grac
   }, 60_000);
 
   test("TLS from the config file: real ostree and ours (tls-ca-path) pull over https", async () => {
-    const repo = join(tmp.path, "tls-repo");
-    ostree(["init", `--repo=${repo}`, "--mode=archive"]);
-    mkdirSync(join(tmp.path, "tt"));
-    writeFileSync(join(tmp.path, "tt", "f"), "over tls\n");
-    const commit = ostree(["commit", `--repo=${repo}`, "-b", "main", "--no-xattrs", join(tmp.path, "tt")]).trim();
+    const commit = oneFileRepo(tmp.path, "tls-repo", "over tls\n").first;
     execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(tmp.path, "key.pem"), "-out", join(tmp.path, "cert.pem")], { stdio: "ignore" });
     writeFileSync(join(tmp.path, "tls.json"), JSON.stringify({ repos: { "": "tls-repo" }, port: 0, tls: { cert: "cert.pem", key: "key.pem" }, log: { access: "off", events: "off" } }));
     const s = await startServer(join(tmp.path, "tls.json"));

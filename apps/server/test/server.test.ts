@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { fsck, Repo } from "@ostree-ts/objstore";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { describeInterop, ostree, tempDir } from "@ostree-ts/interop";
 import { RepoServer, type AccessLogEntry } from "../src/server.js";
+import { oneFileRepo } from "./helpers.js";
 
 let tmp: { path: string; cleanup: () => void };
 let server: RepoServer;
@@ -16,11 +17,9 @@ const logs: AccessLogEntry[] = [];
 describeInterop("ostree-ts-server", () => {
   beforeAll(async () => {
     tmp = tempDir("server-test-");
-    const repo = join(tmp.path, "repo");
-    ostree(["init", `--repo=${repo}`, "--mode=archive"]);
-    mkdirSync(join(tmp.path, "tree"));
-    writeFileSync(join(tmp.path, "tree", "f"), "x".repeat(5000));
-    commit = ostree(["commit", `--repo=${repo}`, "-b", "main", "--no-xattrs", join(tmp.path, "tree")]).trim();
+    const made = oneFileRepo(tmp.path, "repo", "x".repeat(5000));
+    const repo = made.path;
+    commit = made.first;
     writeFileSync(join(tmp.path, "secret"), "no");
     server = new RepoServer({ repos: [{ name: "", path: repo }], port: 0, summaryPollMs: 50, log: (e) => logs.push(e) });
     base = `http://127.0.0.1:${await server.start()}`;

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { describeInterop, expectOstreeFsckClean, makeDeltaTestTree, makeGnupgKey, ostree, runOstreeAsync, tempDir, until } from "@ostree-ts/interop";
@@ -9,12 +9,9 @@ import { readRef, Repo } from "@ostree-ts/objstore";
 import { parseSummary, pull, Remotes } from "@ostree-ts/fetch";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { RepoServer, type AccessLogEntry, type ServerEvent } from "../src/server.js";
+import { oneFileRepo, summaryDeltas } from "./helpers.js";
 
 const summaryRefs = (repo: string) => [...parseSummary(new Uint8Array(readFileSync(join(repo, "summary")))).refs].map(([ref, r]) => `${ref}=${r.checksum}`);
-const summaryDeltas = (repo: string): string[] => {
-  const v = parseSummary(new Uint8Array(readFileSync(join(repo, "summary")))).metadata.get("ostree.static-deltas");
-  return v ? (v.value as Array<[string, unknown]>).map(([k]) => k) : [];
-};
 
 let tmp: { path: string; cleanup: () => void };
 const servers: RepoServer[] = [];
@@ -37,11 +34,9 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
   });
 
   test("GPG: summary.sig kept valid across new commits and an outside `summary -u`; real ostree pulls with gpg-verify-summary=true", async () => {
-    const src = join(tmp.path, "gsrc");
-    ostree(["init", `--repo=${src}`, "--mode=archive"]);
-    mkdirSync(join(tmp.path, "gt"));
-    writeFileSync(join(tmp.path, "gt", "f"), "one\n");
-    const c1 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "gt")]).trim();
+    const repo = oneFileRepo(tmp.path, "gsrc", "one\n");
+    const src = repo.path;
+    const c1 = repo.first;
     const events: ServerEvent[] = [];
     const server = new RepoServer({ repos: [{ name: "", path: src }], port: 0, summaryPollMs: 50, log: null, events: (e) => events.push(e), sign: { gpg: { keyIds: [keyId], homedir: gpgHome } } });
     servers.push(server);
@@ -57,8 +52,7 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c1);
 
     // A new commit: the keeper rebuilds and re-signs the summary.
-    writeFileSync(join(tmp.path, "gt", "f"), "two\n");
-    const c2 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "gt")]).trim();
+    const c2 = repo.commit("two\n");
     await until("summary with the new commit", () => summaryRefs(src).includes(`main=${c2}`) && existsSync(join(src, "summary.sig")));
     await server.keepers.get("")!.idle();
     r = await runOstreeAsync(["pull", `--repo=${dest}`, "origin", "main"]);
@@ -82,11 +76,7 @@ describeInterop("ostree-ts-server: summary.sig signing and background deltas", (
   }, 120_000);
 
   test("ed25519: summary.sig carries ostree.sign.ed25519 signatures that verify with the public key", async () => {
-    const src = join(tmp.path, "esrc");
-    ostree(["init", `--repo=${src}`, "--mode=archive"]);
-    mkdirSync(join(tmp.path, "et"));
-    writeFileSync(join(tmp.path, "et", "f"), "e\n");
-    ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "et")]);
+    const src = oneFileRepo(tmp.path, "esrc", "e\n").path;
     const kp = await Ed25519Engine.generate();
     writeFileSync(join(tmp.path, "ed.key"), `# server key\n${kp.secret}\n`);
     const server = new RepoServer({ repos: [{ name: "", path: src, sign: { ed25519: { secretKeyFiles: [join(tmp.path, "ed.key")] } } }], port: 0, summaryPollMs: 0, log: null, events: null });

@@ -7,6 +7,7 @@ import { describeInterop, expectOstreeFsckClean, makeGnupgKey, ostree, runOstree
 import { decodeSummarySig, Ed25519Engine, Keyring, verifyDataWith, verifySummaryData } from "@ostree-ts/gpg";
 import { parseSummary } from "@ostree-ts/fetch";
 import { RepoServer } from "../src/server.js";
+import { oneFileRepo } from "./helpers.js";
 
 type Got = { status: number; etag: string; body: Buffer };
 function get(url: string, agent: Agent, headers: Record<string, string> = {}): Promise<Got> {
@@ -48,11 +49,7 @@ describeInterop("ostree-ts-server: summary and summary.sig served as one pair; c
   });
 
   test("readers hammering summary.sig + summary while refs change only ever get pairs that verify (GPG and ed25519)", async () => {
-    const src = join(tmp.path, "src");
-    ostree(["init", `--repo=${src}`, "--mode=archive"]);
-    mkdirSync(join(tmp.path, "t"));
-    writeFileSync(join(tmp.path, "t", "f"), "x\n");
-    const c1 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "t")]).trim();
+    const { path: src, first: c1 } = oneFileRepo(tmp.path, "src", "x\n");
     const server = new RepoServer({
       repos: [{ name: "", path: src }],
       port: 0,
@@ -133,11 +130,9 @@ describeInterop("ostree-ts-server: summary and summary.sig served as one pair; c
   }, 180_000);
 
   test("collection ID: the keeper commits a signed ostree-metadata as `summary -u` does; real ostree pulls the collection ref after a change", async () => {
-    const src = join(tmp.path, "csrc");
-    ostree(["init", `--repo=${src}`, "--mode=archive", "--collection-id=org.example.Served"]);
-    mkdirSync(join(tmp.path, "ct"));
-    writeFileSync(join(tmp.path, "ct", "f"), "one\n");
-    const c1 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "ct")]).trim();
+    const repo = oneFileRepo(tmp.path, "csrc", "one\n", { collectionId: "org.example.Served" });
+    const src = repo.path;
+    const c1 = repo.first;
     const server = new RepoServer({ repos: [{ name: "c", path: src }], port: 0, summaryPollMs: 50, log: null, events: null, sign: { gpg: { keyIds: [keyId], homedir: gpgHome } } });
     servers.push(server);
     const url = `http://127.0.0.1:${await server.start()}/c`;
@@ -154,8 +149,7 @@ describeInterop("ostree-ts-server: summary and summary.sig served as one pair; c
     expect(r.status).toBe(0);
     expect(ostree(["rev-parse", `--repo=${dest}`, "origin:main"]).trim()).toBe(c1);
 
-    writeFileSync(join(tmp.path, "ct", "f"), "two\n");
-    const c2 = ostree(["commit", `--repo=${src}`, "-b", "main", "--no-xattrs", join(tmp.path, "ct")]).trim();
+    const c2 = repo.commit("two\n");
     const keeper = server.keepers.get("c")!;
     await until("summary with c2", () => keeper.current !== null && parseSummary(keeper.current.summary).refs.get("main")?.checksum === c2);
     const meta2 = ostree(["rev-parse", `--repo=${src}`, "ostree-metadata"]).trim();
