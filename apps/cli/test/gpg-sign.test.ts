@@ -3,12 +3,12 @@
  * checked by the real ostree: its `show` must find our signatures good and
  * print what ours prints.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
+import { describeInterop, makeGnupgKey, ostree, runOstree, tempDir, type GnupgKey } from "@ostree-ts/interop";
 
 const CLI = fileURLToPath(new URL("../dist/ostree-ts.mjs", import.meta.url));
 const gpgAvailable = spawnSync("gpg", ["--version"]).status === 0;
@@ -20,23 +20,21 @@ function ours(args: string[]): { status: number; stdout: string; stderr: string 
 
 describeInterop("GPG signing through the CLI, checked by ostree", () => {
   const dir = tempDir();
+  let key: GnupgKey | undefined;
   let homedir = "";
   let keyId = "";
   let tree = "";
   beforeAll(() => {
-    homedir = join(dir.path, "gnupg");
-    mkdirSync(homedir, { mode: 0o700 });
-    const gpg = (args: string[]) => execFileSync("gpg", ["--homedir", homedir, "--batch", "--no-tty", ...args], { stdio: ["ignore", "pipe", "pipe"] }).toString();
-    gpg(["--passphrase", "", "--quick-gen-key", "CLI Tester <cli@example.com>", "rsa2048", "sign", "never"]);
-    keyId = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(["--list-keys", "--with-colons"]))![1]!.slice(-16);
+    key = makeGnupgKey(dir.path, "CLI Tester <cli@example.com>");
+    ({ homedir, keyId } = key);
     // `show --gpg-homedir` reads *.gpg keyrings there (not pubring.kbx), as ostree does.
-    writeFileSync(join(homedir, "trusted.gpg"), execFileSync("gpg", ["--homedir", homedir, "--batch", "--export", keyId]));
+    writeFileSync(join(homedir, "trusted.gpg"), key.publicKey);
     tree = join(dir.path, "tree");
     mkdirSync(tree);
     writeFileSync(join(tree, "a"), "hello\n");
   });
   afterAll(() => {
-    spawnSync("gpgconf", ["--homedir", homedir, "--kill", "gpg-agent"]);
+    key?.cleanup();
     dir.cleanup();
   });
 
