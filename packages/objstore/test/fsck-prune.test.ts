@@ -95,7 +95,10 @@ describeInterop("fsck and prune against real ostree", () => {
   beforeAll(() => sh(join(SPEC_DIR, "vectors/mktree.sh"), ["tree"], tmp.path));
   afterAll(() => tmp.cleanup());
 
-  /** A repo with history: branch a (3 commits), branch b (2), a remote ref, and an orphan commit. */
+  /**
+   * A repo with history: branch alpha (3 commits), branch beta (2), a remote ref, and an orphan commit.
+   * Ref names are not hex: ostree resolves a hex rev (also `commit -b`'s parent) as a partial commit checksum first.
+   */
   function historyRepo(name: string, mode: RepoMode): string {
     const path = join(tmp.path, name);
     ostree(["init", `--repo=${path}`, `--mode=${mode}`]);
@@ -103,15 +106,15 @@ describeInterop("fsck and prune against real ostree", () => {
     cpSync(tree(), work, { recursive: true, verbatimSymlinks: true });
     const commit = (branch: string, ts: string, extra: string[] = []) =>
       ostree(["commit", `--repo=${path}`, "-b", branch, `--timestamp=${ts}`, "-s", `${branch} ${ts}`, "--no-xattrs", ...extra, work]).trim();
-    commit("a", "2020-01-01T00:00:00Z");
+    commit("alpha", "2020-01-01T00:00:00Z");
     writeFileSync(join(work, "v2.txt"), "second version\n");
-    commit("a", "2021-01-01T00:00:00Z");
+    commit("alpha", "2021-01-01T00:00:00Z");
     writeFileSync(join(work, "sub", "v3.txt"), "third version\n");
-    commit("a", "2022-01-01T00:00:00Z");
+    commit("alpha", "2022-01-01T00:00:00Z");
     writeFileSync(join(work, "b-only"), "branch b\n".repeat(500));
-    commit("b", "2021-06-01T00:00:00Z");
+    commit("beta", "2021-06-01T00:00:00Z");
     writeFileSync(join(work, "b-only"), "branch b v2\n".repeat(700));
-    commit("b", "2022-06-01T00:00:00Z");
+    commit("beta", "2022-06-01T00:00:00Z");
     writeFileSync(join(work, "orphan"), "orphan\n");
     const orphan = ostree(["commit", `--repo=${path}`, "--orphan", "--timestamp=2023-01-01T00:00:00Z", "-s", "orphan", "--no-xattrs", work]).trim();
     mkdirSync(join(path, "refs", "remotes", "origin"), { recursive: true });
@@ -137,7 +140,7 @@ describeInterop("fsck and prune against real ostree", () => {
   it("reachability matches what ostree prune keeps for each depth", async () => {
     const path = historyRepo("reach", "archive");
     const repo = await Repo.open(path);
-    const head = readFileSync(join(path, "refs/heads/a"), "utf8").trim();
+    const head = readFileSync(join(path, "refs/heads/alpha"), "utf8").trim();
     const all = await reachableFromCommit(repo, head);
     const d0 = await reachableFromCommit(repo, head, { maxDepth: 0 });
     expect([...all].filter((k) => k.endsWith(".commit"))).toHaveLength(3);
@@ -192,7 +195,7 @@ describeInterop("fsck and prune against real ostree", () => {
     for (const bad of ["..", "a/b"]) {
       const a = historyRepo(`evil-${bad === ".." ? "dots" : "slash"}`, "archive");
       const repo = await Repo.open(a);
-      const head = readFileSync(join(a, "refs/heads/a"), "utf8").trim();
+      const head = readFileSync(join(a, "refs/heads/alpha"), "utf8").trim();
       const commit = await repo.readCommit(head);
       const root = await repo.readDirTree(commit.rootTree);
       // Build the object by hand (our encoder refuses nothing; ostree would refuse to write it).
@@ -200,7 +203,7 @@ describeInterop("fsck and prune against real ostree", () => {
       const csum = sha256Hex(evil);
       mkdirSync(join(a, "objects", csum.slice(0, 2)), { recursive: true });
       writeFileSync(join(a, "objects", csum.slice(0, 2), `${csum.slice(2)}.dirtree`), evil);
-      const c2 = ostree(["commit", `--repo=${a}`, "-b", "evil", `--tree=ref=a`, "--no-xattrs", "-s", "evil"]).trim();
+      const c2 = ostree(["commit", `--repo=${a}`, "-b", "evil", `--tree=ref=alpha`, "--no-xattrs", "-s", "evil"]).trim();
       // Point the new commit at the evil tree by rewriting it the same way.
       const cobj = await repo.readCommit(c2);
       const { encodeCommit } = await import("../src/index.js");
@@ -237,9 +240,9 @@ describeInterop("fsck and prune against real ostree", () => {
     ["--refs-only --depth=1", ["--refs-only", "--depth=1"], { refsOnly: true, depth: 1 }],
     ["--no-prune --refs-only --depth=0", ["--no-prune", "--refs-only", "--depth=0"], { noPrune: true, refsOnly: true, depth: 0 }],
     ["--keep-younger-than", ["--keep-younger-than=2021-03-01"], { keepYoungerThan: "2021-03-01" }],
-    ["--only-branch=a --depth=0", ["--only-branch=a", "--depth=0"], { onlyBranches: ["a"], depth: 0 }],
-    ["--retain-branch-depth=a=1 --depth=0", ["--retain-branch-depth=a=1", "--depth=0", "--refs-only"], { retainBranchDepth: ["a=1"], depth: 0, refsOnly: true }],
-    ["--retain-branch-depth=b=0 --depth=0", ["--retain-branch-depth=b=0", "--depth=0"], { retainBranchDepth: ["b=0"], depth: 0 }],
+    ["--only-branch=alpha --depth=0", ["--only-branch=alpha", "--depth=0"], { onlyBranches: ["alpha"], depth: 0 }],
+    ["--retain-branch-depth=alpha=1 --depth=0", ["--retain-branch-depth=alpha=1", "--depth=0", "--refs-only"], { retainBranchDepth: ["alpha=1"], depth: 0, refsOnly: true }],
+    ["--retain-branch-depth=beta=0 --depth=0", ["--retain-branch-depth=beta=0", "--depth=0"], { retainBranchDepth: ["beta=0"], depth: 0 }],
     ["--commit-only --refs-only --depth=0", ["--commit-only", "--refs-only", "--depth=0"], { commitOnly: true, refsOnly: true, depth: 0 }],
   ];
   for (const [name, flags, options] of pruneCases) {
@@ -258,7 +261,7 @@ describeInterop("fsck and prune against real ostree", () => {
     const a = historyRepo("delcommit", "archive");
     const b = join(tmp.path, "delcommit-ours");
     cpSync(a, b, { recursive: true, verbatimSymlinks: true });
-    const head = readFileSync(join(a, "refs/heads/a"), "utf8").trim();
+    const head = readFileSync(join(a, "refs/heads/alpha"), "utf8").trim();
     const parent = (await (await Repo.open(a)).readCommit(head)).parent!;
     const refused = runOstree(["prune", `--repo=${a}`, `--delete-commit=${head}`]);
     await expect(prune(await Repo.open(b), { deleteCommit: head })).rejects.toThrow(refused.stderr.trim().replace(/^error: /, ""));
@@ -275,7 +278,7 @@ describeInterop("fsck and prune against real ostree", () => {
   it("fsck --add-tombstones matches ostree", async () => {
     const a = historyRepo("tomb", "archive");
     const repoA = await Repo.open(a);
-    const head = readFileSync(join(a, "refs/heads/a"), "utf8").trim();
+    const head = readFileSync(join(a, "refs/heads/alpha"), "utf8").trim();
     const parent = (await repoA.readCommit(head)).parent!;
     execFileSync("rm", [repoA.objectPath(parent, ObjectType.Commit)]);
     const b = join(tmp.path, "tomb-ours");
@@ -302,11 +305,12 @@ describeInterop("fsck and prune against real ostree", () => {
     expect(heldLock(repo)).toBe(null);
     expect(runOstree(["prune", `--repo=${a}`, "--refs-only"]).status).toBe(0);
 
-    // The other direction: another process holds a write lock, as a running ostree prune would.
+    // The other direction: another process holds a write lock, as a running ostree prune would. It holds it
+    // until killed (30 s at most): a short hold could end before our 1 s lock wait has run on a loaded machine.
     const holder = spawn(process.execPath, [
       "-e",
       `const f=require(${JSON.stringify(createRequire(import.meta.url).resolve("fs-ext"))});const fs=require("fs");` +
-        `const fd=fs.openSync(${JSON.stringify(join(a, ".lock"))},"a+");f.fcntl(fd,"setlk",1,(e)=>{if(e)throw e;process.stdout.write("locked\\n")});setTimeout(()=>{},3000);`,
+        `const fd=fs.openSync(${JSON.stringify(join(a, ".lock"))},"a+");f.fcntl(fd,"setlk",1,(e)=>{if(e)throw e;process.stdout.write("locked\\n")});setTimeout(()=>{},30000);`,
     ]);
     await new Promise<void>((res) => holder.stdout.once("data", () => res()));
     const t0 = Date.now();

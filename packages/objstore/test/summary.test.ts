@@ -31,10 +31,11 @@ describeInterop("summary against real ostree", () => {
     const path = join(tmp.path, name);
     ostree(["init", `--repo=${path}`, "--mode=archive", ...extraInit]);
     const tree = join(tmp.path, "tree");
-    ostree(["commit", `--repo=${path}`, "-b", "a", "--add-metadata-string=version=1.2", "--timestamp=2020-01-01T00:00:00Z", "--no-xattrs", tree]);
+    // Not a hex ref name: ostree resolves `-b a`, `rev-parse a` as a partial commit checksum first.
+    ostree(["commit", `--repo=${path}`, "-b", "main", "--add-metadata-string=version=1.2", "--timestamp=2020-01-01T00:00:00Z", "--no-xattrs", tree]);
     ostree(["commit", `--repo=${path}`, "-b", "b/c", "--timestamp=2020-01-02T00:00:00Z", "--no-xattrs", tree]);
     writeFileSync(join(tree, "new"), "x".repeat(3000));
-    ostree(["commit", `--repo=${path}`, "-b", "a", "--add-metadata-string=version=1.3", "--timestamp=2020-02-01T00:00:00Z", "--no-xattrs", tree]);
+    ostree(["commit", `--repo=${path}`, "-b", "main", "--add-metadata-string=version=1.3", "--timestamp=2020-02-01T00:00:00Z", "--no-xattrs", tree]);
     return path;
   }
 
@@ -69,8 +70,8 @@ describeInterop("summary against real ostree", () => {
 
   it("matches with static deltas, tombstones on and mirrored collection refs", async () => {
     const a = makeRepo("deltas");
-    ostree(["static-delta", "generate", `--repo=${a}`, "a"]);
-    ostree(["static-delta", "generate", `--repo=${a}`, "--empty", "a"]);
+    ostree(["static-delta", "generate", `--repo=${a}`, "main"]);
+    ostree(["static-delta", "generate", `--repo=${a}`, "--empty", "main"]);
     ostree(["config", `--repo=${a}`, "set", "core.tombstone-commits", "true"]);
     const head = ostree(["rev-parse", `--repo=${a}`, "b/c"]).trim();
     ostree(["refs", `--repo=${a}`, "--collections", "--create=org.example.Other:mirrored", head]);
@@ -95,7 +96,7 @@ describeInterop("summary against real ostree", () => {
 
   it("with a collection ID: the ostree-metadata commit chain and the summary match ostree's", async () => {
     const a = makeRepo("collection", ["--collection-id=org.example.Main"]);
-    const head = ostree(["rev-parse", `--repo=${a}`, "a"]).trim();
+    const head = ostree(["rev-parse", `--repo=${a}`, "main"]).trim();
     ostree(["refs", `--repo=${a}`, "--collections", "--create=org.example.Other:mirrored", head]);
     ostree(["refs", `--repo=${a}`, "--collections", "--create=org.example.Another:x/y", head]);
     const b = join(tmp.path, "collection-ours");
@@ -129,14 +130,14 @@ describeInterop("summary against real ostree", () => {
       ["remote-refs-plain", []],
     ] as const) {
       const a = makeRepo(name, [...init]);
-      const head = ostree(["rev-parse", `--repo=${a}`, "a"]).trim();
+      const head = ostree(["rev-parse", `--repo=${a}`, "main"]).trim();
       const old = ostree(["rev-parse", `--repo=${a}`, "b/c"]).trim();
       ostree(["remote", "add", `--repo=${a}`, "--no-gpg-verify", "--collection-id=org.example.Remote", "r1", "http://example.invalid/1"]);
       ostree(["remote", "add", `--repo=${a}`, "--no-gpg-verify", "--collection-id=org.example.Main", "r2", "http://example.invalid/2"]);
       ostree(["remote", "add", `--repo=${a}`, "--no-gpg-verify", "r3", "http://example.invalid/3"]);
       ostree(["refs", `--repo=${a}`, `--create=r1:rc`, head]);
       ostree(["refs", `--repo=${a}`, `--create=r2:same`, old]);
-      ostree(["refs", `--repo=${a}`, `--create=r2:a`, old]);
+      ostree(["refs", `--repo=${a}`, `--create=r2:main`, old]);
       ostree(["refs", `--repo=${a}`, `--create=r3:plain`, head]);
       ostree(["refs", `--repo=${a}`, "--collections", "--create=org.example.Remote:mirrored", old]);
       const b = join(tmp.path, `${name}-ours`);
