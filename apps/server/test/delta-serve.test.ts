@@ -1,9 +1,7 @@
 import { statSync } from "node:fs";
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestRepo, ostree, tempDir } from "@ostree-ts/interop";
+import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestRepo, ostree, ostreeAsync, tempDir } from "@ostree-ts/interop";
 import { deltaIndexPath, generateDelta, partPath, superblockPath } from "@ostree-ts/deltas";
 import { Repo, updateSummary } from "@ostree-ts/objstore";
 import { pull } from "@ostree-ts/fetch";
@@ -16,11 +14,6 @@ let serverUrl: string;
 const serverLog: AccessLogEntry[] = [];
 let c1: string;
 let c2: string;
-
-/** The server runs in this process: a synchronous `ostree pull` would block it. */
-async function ostreeAsync(args: string[]): Promise<string> {
-  return (await promisify(execFile)("ostree", args, { maxBuffer: 1 << 26 })).stdout;
-}
 
 /** Bytes of a delta on disk: superblock + parts. */
 function deltaBytes(repo: string, from: string | null, to: string): { superblock: number; parts: number } {

@@ -1,10 +1,8 @@
-import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { promisify } from "node:util";
 import { fsck, Repo } from "@ostree-ts/objstore";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, ostree, tempDir, until } from "@ostree-ts/interop";
+import { describeInterop, ostree, ostreeAsync, tempDir, until } from "@ostree-ts/interop";
 import { parseSummary } from "@ostree-ts/fetch";
 import { RepoServer, type AccessLogEntry } from "../src/server.js";
 import { oneFileRepo } from "./helpers.js";
@@ -71,16 +69,15 @@ describeInterop("ostree-ts-server", () => {
     expect(view).toContain("* second");
   });
 
+  // ostreeAsync: this process keeps serving while ostree runs.
   test("real ostree pulls from it into archive and bare-user repos; fsck passes", async () => {
-    // Async so this process keeps serving while ostree runs.
-    const run = (args: string[]) => promisify(execFile)(process.env.OSTREE_BIN ?? "ostree", args);
     for (const mode of ["archive", "bare-user"]) {
       const dest = join(tmp.path, `real-${mode}`);
-      await run(["init", `--repo=${dest}`, `--mode=${mode}`]);
-      await run(["remote", "add", `--repo=${dest}`, "--no-gpg-verify", "s", base]);
-      await run(["pull", `--repo=${dest}`, "s", "main"]);
-      expect((await run(["rev-parse", `--repo=${dest}`, "s:main"])).stdout.trim()).toBe(commit);
-      expect((await run(["fsck", `--repo=${dest}`])).stdout).toContain("no errors found");
+      await ostreeAsync(["init", `--repo=${dest}`, `--mode=${mode}`]);
+      await ostreeAsync(["remote", "add", `--repo=${dest}`, "--no-gpg-verify", "s", base]);
+      await ostreeAsync(["pull", `--repo=${dest}`, "s", "main"]);
+      expect((await ostreeAsync(["rev-parse", `--repo=${dest}`, "s:main"])).trim()).toBe(commit);
+      expect((await ostreeAsync(["fsck", `--repo=${dest}`]))).toContain("no errors found");
       await fsck(await Repo.open(dest), { quiet: true });
     }
   });

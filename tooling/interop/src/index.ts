@@ -74,6 +74,13 @@ export function runOstreeAsync(args: string[], opts: { timeoutMs?: number } = {}
   });
 }
 
+/** `runOstreeAsync` that returns stdout and throws with stderr on failure, as `ostree` does. */
+export async function ostreeAsync(args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
+  const r = await runOstreeAsync(args, opts);
+  if (r.status !== 0) throw new Error(`ostree ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
 /** Poll `cond` until it holds; throws naming `what` after `ms`. */
 export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000, stepMs = 50): Promise<void> {
   const end = Date.now() + ms;
