@@ -77,7 +77,7 @@ describeInterop("ostree-ts-server", () => {
       await ostreeAsync(["remote", "add", `--repo=${dest}`, "--no-gpg-verify", "s", base]);
       await ostreeAsync(["pull", `--repo=${dest}`, "s", "main"]);
       expect((await ostreeAsync(["rev-parse", `--repo=${dest}`, "s:main"])).trim()).toBe(commit);
-      expect((await ostreeAsync(["fsck", `--repo=${dest}`]))).toContain("no errors found");
+      expect(await ostreeAsync(["fsck", `--repo=${dest}`])).toContain("no errors found");
       await fsck(await Repo.open(dest), { quiet: true });
     }
   });
