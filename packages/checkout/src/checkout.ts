@@ -93,6 +93,12 @@ export interface CheckoutOptions {
    * split.
    */
   threads?: 1 | 2;
+  /**
+   * false: never use the C addon (native/, built at install when a compiler is
+   * there). Otherwise it does bare-user `-U` hardlink checkouts when it loads,
+   * on `threads` threads (unset: two on a machine with two CPUs or more).
+   */
+  native?: boolean;
 }
 
 export interface CheckoutStats {
@@ -191,6 +197,10 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
     return ctx.stats;
   }
   try {
+    if (options.native !== false && nativeEligible(ctx)) {
+      const { checkoutNative } = await import("./native.js");
+      if (await checkoutNative(ctx, options, destination, resolved.tree, resolved.meta)) return ctx.stats;
+    }
     if (options.threads !== 1 && parallelEligible(options, overwrite)) {
       const { checkoutParallel } = await import("./parallel.js");
       if (await checkoutParallel(ctx, options, destination, resolved.tree, resolved.meta)) return ctx.stats;
@@ -212,6 +222,23 @@ export async function checkout(repo: Repo, rev: string, destination: string, opt
  */
 function parallelEligible(o: CheckoutOptions, overwrite: OverwriteMode): boolean {
   return overwrite === "none" && !o.whiteouts && !o.processPassthroughWhiteouts && !o.filter && !o.devinoCache;
+}
+
+/**
+ * Checkouts the C addon can do (native.ts): bare-user objects hardlinked in
+ * user mode into a fresh tree, nothing decided per path by the caller.
+ */
+function nativeEligible(ctx: Ctx): boolean {
+  return (
+    ctx.repo.mode === "bare-user" &&
+    ctx.user &&
+    !ctx.forceCopy &&
+    ctx.overwrite === "none" &&
+    !ctx.whiteouts &&
+    !ctx.passthroughWhiteouts &&
+    !ctx.filter &&
+    !ctx.devino
+  );
 }
 
 /** @internal The per-walk state, for the main thread and for a worker thread rebuilding it from the same options. */
@@ -395,8 +422,11 @@ function loosePath(checksum: string): string {
   return `${checksum.slice(0, 2)}/${checksum.slice(2)}.file`;
 }
 
-/** Returns a promise only when something asynchronous is left to do (a streamed payload, a union comparison). */
-function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel: string): Promise<void> | undefined {
+/**
+ * Returns a promise only when something asynchronous is left to do (a streamed payload, a union comparison).
+ * @internal
+ */
+export function checkoutFile(ctx: Ctx, dir: string, name: string, checksum: string, rel: string): Promise<void> | undefined {
   validateName(name, dir);
   const { repo } = ctx;
   const dest = childPath(dir, name);

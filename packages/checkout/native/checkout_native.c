@@ -1,0 +1,315 @@
+/*
+ * The hot loop of a hardlink checkout from a bare-user repo in user mode
+ * (`ostree checkout -U [-H]`), in C, split over threads. JavaScript walks the
+ * dirtrees, validates every name and builds the plan; this module only runs
+ * it. Anything it is not sure about (an object with xattrs, an empty or
+ * unreadable file, a symlink target that is not plain ASCII, any failed call)
+ * it leaves to the JavaScript walk ("deferred"), which then handles that file
+ * exactly as it handles it without this module: errors keep their messages,
+ * and the rules for copies live in one place.
+ *
+ * Why C: per file the work is an lstat, a getxattr and a link; Node spends
+ * several times the syscalls' own time around them, and a worker thread costs
+ * ~50 ms to start. Here the kernel calls are nearly all that is left, and two
+ * threads share the slow ones (mkdir and symlink allocate inodes).
+ *
+ * Use: start() starts a thread that waits for tasks; push(session, task) queues
+ * one task while JavaScript goes on walking the dirtrees, so the walk overlaps
+ * the filesystem work; finish(session, cancel) makes the calling thread help
+ * with what is left, then joins and reports. A task is NUL-terminated tokens:
+ * "d" PATH: mkdir PATH 0700; "f" OBJECT DEST: one file. Its directories'
+ * parents exist before it is pushed. A failed mkdir stops everything (the
+ * JavaScript side reports it); files not reached stay "not done".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+enum { ST_NOT_DONE = 0, ST_LINKED = 1, ST_SYMLINKED = 2, ST_DEFERRED = 3 };
+
+typedef struct {
+  char *text;       /* the task's tokens */
+  size_t len;
+  uint8_t *status;  /* per file of the task */
+  size_t files;
+} task_t;
+
+typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t more;  /* a task was pushed, or the session was closed */
+  task_t *tasks;
+  size_t ntasks, cap;
+  /* Unclaimed tasks are [lo, hi): the session's thread takes the oldest, finish() the newest. */
+  size_t lo, hi;
+  int closed;           /* no more pushes */
+  int finished;         /* finish() has run: the tasks are freed */
+  size_t nfiles;
+  atomic_int failed;    /* errno of the first failed mkdir, 0 if none */
+  atomic_int cancel;
+  pthread_t thread;
+  int started;
+} session_t;
+
+/* Symlink objects longer than this are left to JavaScript (PATH_MAX is 4096 with its NUL). */
+#define TARGET_MAX 4096
+
+static uint8_t do_file(const char *obj, const char *dest) {
+  struct stat st;
+  if (lstat(obj, &st) != 0 || !S_ISREG(st.st_mode)) return ST_DEFERRED;
+  unsigned char meta[64];
+  /* (uuua(ayay)) with no xattrs is exactly 12 bytes: uid, gid, mode, big-endian. */
+  if (lgetxattr(obj, "user.ostreemeta", meta, sizeof meta) != 12) return ST_DEFERRED;
+  uint32_t mode = (uint32_t)meta[8] << 24 | (uint32_t)meta[9] << 16 | (uint32_t)meta[10] << 8 | meta[11];
+  if ((mode & ~(uint32_t)(S_IFMT | 07777)) != 0) return ST_DEFERRED;
+  if ((mode & S_IFMT) == S_IFLNK) {
+    /* The object holds the target and a NUL. */
+    if (st.st_size < 2 || st.st_size > TARGET_MAX) return ST_DEFERRED;
+    char target[TARGET_MAX + 1];
+    int fd = open(obj, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ST_DEFERRED;
+    ssize_t n = read(fd, target, (size_t)st.st_size + 1);
+    close(fd);
+    if (n != st.st_size || target[n - 1] != 0) return ST_DEFERRED;
+    for (ssize_t i = 0; i < n - 1; i++) {
+      unsigned char c = (unsigned char)target[i];
+      /* NUL inside, or bytes JavaScript would decode as UTF-8 first: its business. */
+      if (c == 0 || c >= 0x80) return ST_DEFERRED;
+    }
+    return symlink(target, dest) == 0 ? ST_SYMLINKED : ST_DEFERRED;
+  }
+  if ((mode & S_IFMT) != S_IFREG) return ST_DEFERRED;
+  /* Empty files and files the user could not read are copies, not links. */
+  if (st.st_size == 0 || (mode & 0400) == 0) return ST_DEFERRED;
+  return link(obj, dest) == 0 ? ST_LINKED : ST_DEFERRED;
+}
+
+/* One task; false once a mkdir has failed (here or elsewhere) or the session was cancelled. */
+static int run_task(session_t *s, const task_t *t) {
+  const char *p = t->text, *end = t->text + t->len;
+  size_t file = 0;
+  while (p < end) {
+    if (atomic_load_explicit(&s->failed, memory_order_relaxed) || atomic_load_explicit(&s->cancel, memory_order_relaxed)) return 0;
+    const char *kind = p;
+    p += strlen(p) + 1;
+    const char *a = p;
+    p += strlen(p) + 1;
+    if (kind[0] == 'd') {
+      if (mkdir(a, 0700) != 0) {
+        int expected = 0;
+        atomic_compare_exchange_strong(&s->failed, &expected, errno);
+        return 0;
+      }
+    } else {
+      const char *dest = p;
+      p += strlen(p) + 1;
+      if (file < t->files) t->status[file++] = do_file(a, dest);
+    }
+  }
+  return 1;
+}
+
+/*
+ * Creating an entry locks its parent directory while ext4 looks for a free
+ * inode (slow after many recent deletions), so two threads working among the
+ * same siblings mostly wait for each other: one takes the oldest task, the
+ * other the newest.
+ */
+static void claim_loop(session_t *s, int newest, int wait) {
+  for (;;) {
+    pthread_mutex_lock(&s->lock);
+    while (wait && s->lo == s->hi && !s->closed) pthread_cond_wait(&s->more, &s->lock);
+    if (s->lo == s->hi) {
+      pthread_mutex_unlock(&s->lock);
+      return;
+    }
+    task_t t = newest ? s->tasks[--s->hi] : s->tasks[s->lo++];
+    pthread_mutex_unlock(&s->lock);
+    if (!run_task(s, &t)) return;
+  }
+}
+
+static void *session_thread(void *arg) {
+  claim_loop(arg, 0, 1);
+  return NULL;
+}
+
+/* Stop claiming (cancel), let the thread go and join it; then free the tasks. */
+static void session_end(session_t *s, int cancel, int help) {
+  if (cancel) atomic_store(&s->cancel, 1);
+  pthread_mutex_lock(&s->lock);
+  s->closed = 1;
+  pthread_cond_broadcast(&s->more);
+  pthread_mutex_unlock(&s->lock);
+  if (help) claim_loop(s, 1, 0);
+  if (s->started) pthread_join(s->thread, NULL);
+  s->started = 0;
+}
+
+static void session_free_tasks(session_t *s) {
+  for (size_t i = 0; i < s->ntasks; i++) {
+    free(s->tasks[i].text);
+    free(s->tasks[i].status);
+  }
+  free(s->tasks);
+  s->tasks = NULL;
+  s->ntasks = s->cap = 0;
+  s->finished = 1;
+}
+
+/* The session's JavaScript handle was collected: normally after finish(), else stop its thread first. */
+static void session_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  session_t *s = data;
+  if (!s->finished) {
+    session_end(s, 1, 0);
+    session_free_tasks(s);
+  }
+  pthread_mutex_destroy(&s->lock);
+  pthread_cond_destroy(&s->more);
+  free(s);
+}
+
+static session_t *session_of(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, "checkout_native: not a session");
+    return NULL;
+  }
+  session_t *s = data;
+  if (s->finished) {
+    napi_throw_error(env, NULL, "checkout_native: session already finished");
+    return NULL;
+  }
+  return s;
+}
+
+/* start(threads: number): session. threads > 1 starts the helper thread. */
+static napi_value start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t threads = 1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &threads) != napi_ok) {
+    napi_throw_type_error(env, NULL, "checkout_native.start(threads)");
+    return NULL;
+  }
+  session_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    napi_throw_error(env, NULL, "checkout_native: out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&s->lock, NULL);
+  pthread_cond_init(&s->more, NULL);
+  atomic_init(&s->failed, 0);
+  atomic_init(&s->cancel, 0);
+  if (threads > 1) s->started = pthread_create(&s->thread, NULL, session_thread, s) == 0;
+  if (napi_create_external(env, s, session_finalize, NULL, &result) != napi_ok) {
+    session_finalize(env, s, NULL);
+    napi_throw_error(env, NULL, "checkout_native: napi_create_external failed");
+    return NULL;
+  }
+  return result;
+}
+
+/* push(session, task: string, files: number): false once a mkdir has failed (pushing more is pointless). */
+static napi_value push(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result;
+  size_t len;
+  uint32_t files;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
+    napi_throw_type_error(env, NULL, "checkout_native.push(session, task, files)");
+    return NULL;
+  }
+  session_t *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok || napi_get_value_uint32(env, argv[2], &files) != napi_ok) {
+    napi_throw_type_error(env, NULL, "checkout_native.push(session, task, files)");
+    return NULL;
+  }
+  char *text = malloc(len + 1);
+  uint8_t *status = calloc(files ? files : 1, 1);
+  int ok = text && status && napi_get_value_string_utf8(env, argv[1], text, len + 1, &len) == napi_ok;
+  pthread_mutex_lock(&s->lock);
+  if (ok && s->ntasks == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 256;
+    task_t *tasks = realloc(s->tasks, cap * sizeof *tasks);
+    if (tasks) {
+      s->tasks = tasks;
+      s->cap = cap;
+    } else {
+      ok = 0;
+    }
+  }
+  if (ok) {
+    s->tasks[s->ntasks++] = (task_t){ text, len, status, files };
+    s->hi = s->ntasks;
+    s->nfiles += files;
+    pthread_cond_signal(&s->more);
+  }
+  pthread_mutex_unlock(&s->lock);
+  if (!ok) {
+    free(text);
+    free(status);
+    napi_throw_error(env, NULL, "checkout_native: out of memory");
+    return NULL;
+  }
+  napi_get_boolean(env, atomic_load(&s->failed) == 0, &result);
+  return result;
+}
+
+/*
+ * finish(session, cancel: boolean): { status: Uint8Array (per file, in push order), errno: number }
+ * Without cancel the calling thread runs queued tasks too (newest first) until none is left.
+ */
+static napi_value finish(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result = NULL, buf, arr, err;
+  bool cancel = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_bool(env, argv[1], &cancel) != napi_ok) {
+    napi_throw_type_error(env, NULL, "checkout_native.finish(session, cancel)");
+    return NULL;
+  }
+  session_t *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  session_end(s, cancel, !cancel);
+  void *data;
+  if (napi_create_arraybuffer(env, s->nfiles, &data, &buf) == napi_ok &&
+      napi_create_typedarray(env, napi_uint8_array, s->nfiles, buf, 0, &arr) == napi_ok &&
+      napi_create_int32(env, atomic_load(&s->failed), &err) == napi_ok && napi_create_object(env, &result) == napi_ok) {
+    uint8_t *out = data;
+    for (size_t i = 0; i < s->ntasks; i++) {
+      memcpy(out, s->tasks[i].status, s->tasks[i].files);
+      out += s->tasks[i].files;
+    }
+    napi_set_named_property(env, result, "status", arr);
+    napi_set_named_property(env, result, "errno", err);
+  } else {
+    result = NULL;
+    napi_throw_error(env, NULL, "checkout_native: could not build the result");
+  }
+  session_free_tasks(s);
+  return result;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = { { "start", start }, { "push", push }, { "finish", finish } };
+  for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
+    napi_value fn;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok) return NULL;
+    if (napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok) return NULL;
+  }
+  return exports;
+}

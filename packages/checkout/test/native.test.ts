@@ -1,0 +1,140 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
+import { encodeCommit, encodeDirMeta, encodeDirTree, ObjectType, Repo, setRef, type DirTree, type FileMeta } from "@ostree-ts/objstore";
+import { checkout, type CheckoutOptions, type CheckoutStats } from "../src/index.js";
+import { loadAddon } from "../src/native.js";
+import { makeRichTree, snapshot } from "./helpers.js";
+
+/*
+ * The C addon (native/) does bare-user `-U` hardlink checkouts; everything it
+ * leaves goes through the JavaScript walk. Both paths must give ostree's tree
+ * and ostree's errors.
+ */
+
+/** Wide enough below the top levels (depth 4) that both threads get subtrees, with files that the addon must leave to the walk. */
+function makeWideTree(dir: string): void {
+  for (let a = 0; a < 3; a++)
+    for (let b = 0; b < 3; b++)
+      for (let c = 0; c < 3; c++)
+        for (let d = 0; d < 4; d++) {
+          const leaf = join(dir, `a${a}`, `b${b}`, `c${c}`, `d${d}`, "e");
+          mkdirSync(leaf, { recursive: true });
+          for (let f = 0; f < 4; f++) writeFileSync(join(leaf, `f${f}`), `${a}${b}${c}${d}${f}\n`.repeat(f + 1), { mode: f % 3 ? 0o644 : 0o755 });
+          symlinkSync(d % 2 ? "f0" : "../../ünïcödé-target", join(leaf, "link"));
+          writeFileSync(join(leaf, "empty"), "");
+        }
+  writeFileSync(join(dir, "a0", "top"), "spine file\n");
+  writeFileSync(join(dir, "a1", "b1", "noread"), "x", { mode: 0o200 });
+}
+
+const stats = (s: CheckoutStats) => ({ hardlinked: s.hardlinked, copied: s.copied, directories: s.directories });
+
+it("the addon is built at install and loads", () => {
+  expect(loadAddon()).toBeDefined();
+});
+
+describeInterop("native bare-user checkout matches ostree and the JavaScript walk", () => {
+  const tmp = tempDir("ostree-ts-native-");
+  let n = 0;
+  const fresh = () => join(tmp.path, `co-${n++}`);
+  const repoPath = join(tmp.path, "repo");
+
+  beforeAll(() => {
+    makeRichTree(tmp.path);
+    makeWideTree(join(tmp.path, "wide"));
+    ostree(["init", `--repo=${repoPath}`, "--mode=bare-user"]);
+    ostree(["commit", `--repo=${repoPath}`, "-b", "rich", "-s", "rich", join(tmp.path, "rich")]);
+    ostree(["commit", `--repo=${repoPath}`, "-b", "wide", "-s", "wide", join(tmp.path, "wide")]);
+  }, 60_000);
+  afterAll(() => tmp.cleanup());
+
+  for (const ref of ["rich", "wide"]) {
+    for (const flags of [["-U"], ["-U", "-H"]]) {
+      it(`${ref} ${flags.join(" ")}`, async () => {
+        const theirs = fresh();
+        ostree(["checkout", `--repo=${repoPath}`, ...flags, ref, theirs]);
+        const expected = snapshot(theirs, repoPath);
+        const base: CheckoutOptions = { userMode: true, requireHardlinks: flags.includes("-H") };
+        const repo = await Repo.open(repoPath);
+        const results = [];
+        for (const extra of [{ native: false, threads: 1 }, { threads: 1 }, { threads: 2 }] as CheckoutOptions[]) {
+          const ours = fresh();
+          const s = await checkout(repo, ref, ours, { ...base, ...extra });
+          expect(snapshot(ours, repoPath), JSON.stringify(extra)).toEqual(expected);
+          results.push(s);
+        }
+        expect(stats(results[1]!)).toEqual(stats(results[0]!));
+        expect(stats(results[2]!)).toEqual(stats(results[0]!));
+        expect(results[2]!.threads).toBe(2);
+        expect(results[1]!.threads).toBe(1);
+      });
+    }
+  }
+
+  it("an existing destination fails as ostree's does", async () => {
+    const dest = fresh();
+    mkdirSync(dest);
+    const r = runOstree(["checkout", `--repo=${repoPath}`, "-U", "-H", "wide", dest]);
+    expect(r.status).not.toBe(0);
+    const repo = await Repo.open(repoPath);
+    await expect(checkout(repo, "wide", dest, { userMode: true, requireHardlinks: true })).rejects.toThrow("mkdirat: File exists");
+    expect(readdirSync(dest)).toEqual([]);
+  });
+});
+
+describe("native checkout failures", () => {
+  const tmp = tempDir("ostree-ts-native-bad-");
+  afterAll(() => tmp.cleanup());
+  const DIRMETA = encodeDirMeta({ uid: 0, gid: 0, mode: 0o40755, xattrs: [] });
+  const file: FileMeta = { uid: 0, gid: 0, mode: 0o100644, symlinkTarget: "", xattrs: [] };
+
+  /** A commit whose tree nests `tree` under `depth` directories named d0, d1, … */
+  async function commitNested(repo: Repo, ref: string, depth: number, tree: DirTree): Promise<void> {
+    const meta = await repo.writeMetadata(ObjectType.DirMeta, DIRMETA);
+    let root = await repo.writeMetadata(ObjectType.DirTree, encodeDirTree(tree));
+    for (let i = depth - 1; i >= 0; i--) root = await repo.writeMetadata(ObjectType.DirTree, encodeDirTree({ files: [], dirs: [{ name: `d${i}`, tree: root, meta }] }));
+    const c = encodeCommit({ metadata: [], parent: null, related: [], subject: "", body: "", timestamp: 0, rootTree: root, rootMeta: meta });
+    await setRef(repo, { kind: "heads" }, ref, await repo.writeMetadata(ObjectType.Commit, c));
+  }
+
+  /** Both paths fail with the same message; returns it. */
+  async function sameFailure(repo: Repo, ref: string): Promise<string> {
+    const messages: string[] = [];
+    for (const native of [false, true]) {
+      const dest = join(tmp.path, `${ref}-${native}`);
+      const e = await checkout(repo, ref, dest, { userMode: true, requireHardlinks: true, native, threads: 2 }).then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
+      expect(e, `native: ${native}`).toBeInstanceOf(Error);
+      messages.push(e!.message);
+    }
+    expect(messages[1]).toBe(messages[0]);
+    return messages[0]!;
+  }
+
+  it("a directory name the filesystem refuses, in the top levels and inside a subtree", async () => {
+    const repo = await Repo.init(join(tmp.path, "repo-long"), { mode: "bare-user" });
+    const meta = await repo.writeMetadata(ObjectType.DirMeta, DIRMETA);
+    const empty = await repo.writeMetadata(ObjectType.DirTree, encodeDirTree({ files: [], dirs: [] }));
+    const long = { files: [], dirs: [{ name: "x".repeat(300), tree: empty, meta }] };
+    await commitNested(repo, "shallow", 1, long);
+    await commitNested(repo, "deep", 5, long);
+    expect(await sameFailure(repo, "shallow")).toBe("mkdirat: ENAMETOOLONG");
+    expect(await sameFailure(repo, "deep")).toBe("mkdirat: ENAMETOOLONG");
+  });
+
+  it("a content object that is a directory is refused and nothing is linked in its place", async () => {
+    const repo = await Repo.init(join(tmp.path, "repo-objdir"), { mode: "bare-user" });
+    const f = await repo.writeContent(file, { data: new TextEncoder().encode("victim\n") });
+    const g = await repo.writeContent(file, { data: new TextEncoder().encode("fine\n") });
+    await commitNested(repo, "objdir", 6, { files: [{ name: "f", checksum: f }, { name: "g", checksum: g }], dirs: [] });
+    const obj = repo.objectPath(f, ObjectType.File);
+    rmSync(obj);
+    mkdirSync(obj);
+    expect(await sameFailure(repo, "objdir")).toMatch(/is a directory/);
+    expect(existsSync(join(tmp.path, "objdir-true", "d0/d1/d2/d3/d4/d5/f"))).toBe(false);
+  });
+});
