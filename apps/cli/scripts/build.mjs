@@ -10,7 +10,8 @@
 // (commit, fsck, prune, tar import with pako and tar-stream…), so importing
 // anything from "@ostree-ts/objstore" used to load all of it (a 440 KB chunk
 // for `rev-parse` and `checkout`). The deep-imports plugin points each named
-// import at the file that declares the name instead.
+// import at the file that declares the name instead (objstore, gvariant and
+// checkout, whose index brings diff and walk).
 //
 // Several developers rebuild while others run the CLI, so the build never
 // pulls a file from under a running process: chunk names carry a content hash
@@ -95,6 +96,8 @@ function exportMap(indexPath) {
 const DEEP = {
   "@ostree-ts/objstore": exportMap(join(root, "../../packages/objstore/src/index.ts")),
   "@ostree-ts/gvariant": exportMap(join(root, "../../packages/gvariant/src/index.ts")),
+  // checkout's index also re-exports diff and walk, which bring objstore's traverse and prune.
+  "@ostree-ts/checkout": exportMap(join(root, "../../packages/checkout/src/index.ts")),
 };
 
 const deepImports = {
