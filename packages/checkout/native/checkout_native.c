@@ -1,60 +1,71 @@
 /*
  * The hot loop of a hardlink checkout from a bare-user repo in user mode
- * (`ostree checkout -U [-H]`), in C, split over threads. JavaScript walks the
- * dirtrees, validates every name and builds the plan; this module only runs
- * it. Anything it is not sure about (an object with xattrs, an empty or
+ * (`ostree checkout -U [-H]`), in C, on two threads. JavaScript walks the
+ * dirtrees, validates every name and hands over the work; this module only
+ * does it. Anything it is not sure about (an object with xattrs, an empty or
  * unreadable file, a symlink target that is not plain ASCII, any failed call)
  * it leaves to the JavaScript walk ("deferred"), which then handles that file
- * exactly as it handles it without this module: errors keep their messages,
- * and the rules for copies live in one place.
+ * exactly as it does without this module: errors keep their messages, and the
+ * rules for copies live in one place.
  *
  * Why C: per file the work is an lstat, a getxattr and a link; Node spends
  * several times the syscalls' own time around them, and a worker thread costs
  * ~50 ms to start. Here the kernel calls are nearly all that is left, and two
  * threads share the slow ones (mkdir and symlink allocate inodes).
  *
- * Use: start() starts a thread that waits for tasks; push(session, task) queues
- * one task while JavaScript goes on walking the dirtrees, so the walk overlaps
- * the filesystem work; finish(session, cancel) makes the calling thread help
- * with what is left, then joins and reports. A task is NUL-terminated tokens:
- * "d" PATH: mkdir PATH 0700; "f" OBJECT DEST: one file. Its directories'
- * parents exist before it is pushed. A failed mkdir stops everything (the
- * JavaScript side reports it); files not reached stay "not done".
+ * Use: start(threads, objectsDir) starts a thread that waits for tasks;
+ * push(session, task) queues one task while JavaScript goes on walking the
+ * dirtrees, so the walk overlaps the filesystem work; finish(session, cancel)
+ * makes the calling thread help with what is left, then joins and reports. A
+ * task is NUL-terminated tokens: "d" PATH: mkdir PATH 0700; "f" CHECKSUM DEST:
+ * link (or symlink) the object CHECKSUM to DEST. The parents of a task's
+ * directories exist before it is pushed. A failed mkdir stops everything (the
+ * JavaScript side reports it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-enum { ST_NOT_DONE = 0, ST_LINKED = 1, ST_SYMLINKED = 2, ST_DEFERRED = 3 };
+enum { LINKED, SYMLINKED, DEFERRED };
 
 typedef struct {
-  char *text;       /* the task's tokens */
+  char *text; /* the task's tokens */
   size_t len;
-  uint8_t *status;  /* per file of the task */
-  size_t files;
 } task_t;
+
+/* A file left to JavaScript: where its tokens are, and its place in push order (to report in that order). */
+typedef struct {
+  const char *checksum, *dest;
+  size_t task, offset;
+} deferred_t;
 
 typedef struct {
   pthread_mutex_t lock;
-  pthread_cond_t more;  /* a task was pushed, or the session was closed */
+  pthread_cond_t more; /* a task was pushed, or the session was closed */
   task_t *tasks;
   size_t ntasks, cap;
   /* Unclaimed tasks are [lo, hi): the session's thread takes the oldest, finish() the newest. */
   size_t lo, hi;
-  int closed;           /* no more pushes */
-  int finished;         /* finish() has run: the tasks are freed */
-  size_t nfiles;
-  atomic_int failed;    /* errno of the first failed mkdir, 0 if none */
+  int closed;   /* no more pushes */
+  int finished; /* finish() has run: the tasks are freed */
+  deferred_t *deferred; /* under the lock */
+  size_t ndeferred, deferred_cap;
+  int deferred_oom;
+  atomic_size_t linked, symlinked;
+  atomic_int failed; /* errno of the first failed mkdir, 0 if none */
   atomic_int cancel;
+  char objects[PATH_MAX];
   pthread_t thread;
   int started;
 } session_t;
@@ -62,40 +73,59 @@ typedef struct {
 /* Symlink objects longer than this are left to JavaScript (PATH_MAX is 4096 with its NUL). */
 #define TARGET_MAX 4096
 
-static uint8_t do_file(const char *obj, const char *dest) {
+static int do_file(const session_t *s, const char *checksum, const char *dest) {
+  char obj[PATH_MAX];
+  if (strlen(checksum) != 64) return DEFERRED;
+  if (snprintf(obj, sizeof obj, "%s/%.2s/%s.file", s->objects, checksum, checksum + 2) >= (int)sizeof obj) return DEFERRED;
   struct stat st;
-  if (lstat(obj, &st) != 0 || !S_ISREG(st.st_mode)) return ST_DEFERRED;
+  if (lstat(obj, &st) != 0 || !S_ISREG(st.st_mode)) return DEFERRED;
   unsigned char meta[64];
   /* (uuua(ayay)) with no xattrs is exactly 12 bytes: uid, gid, mode, big-endian. */
-  if (lgetxattr(obj, "user.ostreemeta", meta, sizeof meta) != 12) return ST_DEFERRED;
+  if (lgetxattr(obj, "user.ostreemeta", meta, sizeof meta) != 12) return DEFERRED;
   uint32_t mode = (uint32_t)meta[8] << 24 | (uint32_t)meta[9] << 16 | (uint32_t)meta[10] << 8 | meta[11];
-  if ((mode & ~(uint32_t)(S_IFMT | 07777)) != 0) return ST_DEFERRED;
+  if ((mode & ~(uint32_t)(S_IFMT | 07777)) != 0) return DEFERRED;
   if ((mode & S_IFMT) == S_IFLNK) {
     /* The object holds the target and a NUL. */
-    if (st.st_size < 2 || st.st_size > TARGET_MAX) return ST_DEFERRED;
+    if (st.st_size < 2 || st.st_size > TARGET_MAX) return DEFERRED;
     char target[TARGET_MAX + 1];
     int fd = open(obj, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return ST_DEFERRED;
+    if (fd < 0) return DEFERRED;
     ssize_t n = read(fd, target, (size_t)st.st_size + 1);
     close(fd);
-    if (n != st.st_size || target[n - 1] != 0) return ST_DEFERRED;
+    if (n != st.st_size || target[n - 1] != 0) return DEFERRED;
     for (ssize_t i = 0; i < n - 1; i++) {
       unsigned char c = (unsigned char)target[i];
       /* NUL inside, or bytes JavaScript would decode as UTF-8 first: its business. */
-      if (c == 0 || c >= 0x80) return ST_DEFERRED;
+      if (c == 0 || c >= 0x80) return DEFERRED;
     }
-    return symlink(target, dest) == 0 ? ST_SYMLINKED : ST_DEFERRED;
+    return symlink(target, dest) == 0 ? SYMLINKED : DEFERRED;
   }
-  if ((mode & S_IFMT) != S_IFREG) return ST_DEFERRED;
+  if ((mode & S_IFMT) != S_IFREG) return DEFERRED;
   /* Empty files and files the user could not read are copies, not links. */
-  if (st.st_size == 0 || (mode & 0400) == 0) return ST_DEFERRED;
-  return link(obj, dest) == 0 ? ST_LINKED : ST_DEFERRED;
+  if (st.st_size == 0 || (mode & 0400) == 0) return DEFERRED;
+  return link(obj, dest) == 0 ? LINKED : DEFERRED;
 }
 
-/* One task; false once a mkdir has failed (here or elsewhere) or the session was cancelled. */
-static int run_task(session_t *s, const task_t *t) {
+static void defer(session_t *s, const char *checksum, const char *dest, size_t task, size_t offset) {
+  pthread_mutex_lock(&s->lock);
+  if (s->ndeferred == s->deferred_cap) {
+    size_t cap = s->deferred_cap ? 2 * s->deferred_cap : 64;
+    deferred_t *d = realloc(s->deferred, cap * sizeof *d);
+    if (!d) {
+      s->deferred_oom = 1;
+      pthread_mutex_unlock(&s->lock);
+      return;
+    }
+    s->deferred = d;
+    s->deferred_cap = cap;
+  }
+  s->deferred[s->ndeferred++] = (deferred_t){ checksum, dest, task, offset };
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* Task number `index`; false once a mkdir has failed (here or elsewhere) or the session was cancelled. */
+static int run_task(session_t *s, size_t index, const task_t *t) {
   const char *p = t->text, *end = t->text + t->len;
-  size_t file = 0;
   while (p < end) {
     if (atomic_load_explicit(&s->failed, memory_order_relaxed) || atomic_load_explicit(&s->cancel, memory_order_relaxed)) return 0;
     const char *kind = p;
@@ -108,10 +138,19 @@ static int run_task(session_t *s, const task_t *t) {
         atomic_compare_exchange_strong(&s->failed, &expected, errno);
         return 0;
       }
-    } else {
-      const char *dest = p;
-      p += strlen(p) + 1;
-      if (file < t->files) t->status[file++] = do_file(a, dest);
+      continue;
+    }
+    const char *dest = p;
+    p += strlen(p) + 1;
+    switch (do_file(s, a, dest)) {
+      case LINKED:
+        atomic_fetch_add_explicit(&s->linked, 1, memory_order_relaxed);
+        break;
+      case SYMLINKED:
+        atomic_fetch_add_explicit(&s->symlinked, 1, memory_order_relaxed);
+        break;
+      default:
+        defer(s, a, dest, index, (size_t)(kind - t->text));
     }
   }
   return 1;
@@ -131,9 +170,10 @@ static void claim_loop(session_t *s, int newest, int wait) {
       pthread_mutex_unlock(&s->lock);
       return;
     }
-    task_t t = newest ? s->tasks[--s->hi] : s->tasks[s->lo++];
+    size_t i = newest ? --s->hi : s->lo++;
+    task_t t = s->tasks[i];
     pthread_mutex_unlock(&s->lock);
-    if (!run_task(s, &t)) return;
+    if (!run_task(s, i, &t)) return;
   }
 }
 
@@ -142,7 +182,7 @@ static void *session_thread(void *arg) {
   return NULL;
 }
 
-/* Stop claiming (cancel), let the thread go and join it; then free the tasks. */
+/* Close the queue (cancel: and stop claiming), help with what is left if asked, join the thread. */
 static void session_end(session_t *s, int cancel, int help) {
   if (cancel) atomic_store(&s->cancel, 1);
   pthread_mutex_lock(&s->lock);
@@ -155,13 +195,12 @@ static void session_end(session_t *s, int cancel, int help) {
 }
 
 static void session_free_tasks(session_t *s) {
-  for (size_t i = 0; i < s->ntasks; i++) {
-    free(s->tasks[i].text);
-    free(s->tasks[i].status);
-  }
+  for (size_t i = 0; i < s->ntasks; i++) free(s->tasks[i].text);
   free(s->tasks);
+  free(s->deferred);
   s->tasks = NULL;
-  s->ntasks = s->cap = 0;
+  s->deferred = NULL;
+  s->ntasks = s->cap = s->ndeferred = s->deferred_cap = 0;
   s->finished = 1;
 }
 
@@ -193,13 +232,19 @@ static session_t *session_of(napi_env env, napi_value v) {
   return s;
 }
 
-/* start(threads: number): session. threads > 1 starts the helper thread. */
+/* start(threads: number, objectsDir: string): session. threads > 1 starts the helper thread. */
 static napi_value start(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
+  size_t argc = 2;
+  napi_value argv[2], result;
   int32_t threads = 1;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &threads) != napi_ok) {
-    napi_throw_type_error(env, NULL, "checkout_native.start(threads)");
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, argv[0], &threads) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "checkout_native.start(threads, objectsDir)");
+    return NULL;
+  }
+  if (len >= PATH_MAX - 80) {
+    napi_throw_range_error(env, NULL, "checkout_native: objects directory path too long");
     return NULL;
   }
   session_t *s = calloc(1, sizeof *s);
@@ -207,8 +252,11 @@ static napi_value start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "checkout_native: out of memory");
     return NULL;
   }
+  napi_get_value_string_utf8(env, argv[1], s->objects, sizeof s->objects, &len);
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->more, NULL);
+  atomic_init(&s->linked, 0);
+  atomic_init(&s->symlinked, 0);
   atomic_init(&s->failed, 0);
   atomic_init(&s->cancel, 0);
   if (threads > 1) s->started = pthread_create(&s->thread, NULL, session_thread, s) == 0;
@@ -220,25 +268,23 @@ static napi_value start(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* push(session, task: string, files: number): false once a mkdir has failed (pushing more is pointless). */
+/* push(session, task: string): false once a mkdir has failed (pushing more is pointless). */
 static napi_value push(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], result;
+  size_t argc = 2;
+  napi_value argv[2], result;
   size_t len;
-  uint32_t files;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-    napi_throw_type_error(env, NULL, "checkout_native.push(session, task, files)");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, NULL, "checkout_native.push(session, task)");
     return NULL;
   }
   session_t *s = session_of(env, argv[0]);
   if (!s) return NULL;
-  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok || napi_get_value_uint32(env, argv[2], &files) != napi_ok) {
-    napi_throw_type_error(env, NULL, "checkout_native.push(session, task, files)");
+  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "checkout_native.push(session, task)");
     return NULL;
   }
   char *text = malloc(len + 1);
-  uint8_t *status = calloc(files ? files : 1, 1);
-  int ok = text && status && napi_get_value_string_utf8(env, argv[1], text, len + 1, &len) == napi_ok;
+  int ok = text && napi_get_value_string_utf8(env, argv[1], text, len + 1, &len) == napi_ok;
   pthread_mutex_lock(&s->lock);
   if (ok && s->ntasks == s->cap) {
     size_t cap = s->cap ? 2 * s->cap : 256;
@@ -251,15 +297,14 @@ static napi_value push(napi_env env, napi_callback_info info) {
     }
   }
   if (ok) {
-    s->tasks[s->ntasks++] = (task_t){ text, len, status, files };
+    s->tasks[s->ntasks++] = (task_t){ text, len };
+    /* Only the session's thread claims before finish(), from the front: the back is still the end of the list. */
     s->hi = s->ntasks;
-    s->nfiles += files;
     pthread_cond_signal(&s->more);
   }
   pthread_mutex_unlock(&s->lock);
   if (!ok) {
     free(text);
-    free(status);
     napi_throw_error(env, NULL, "checkout_native: out of memory");
     return NULL;
   }
@@ -267,13 +312,20 @@ static napi_value push(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static int by_push_order(const void *a, const void *b) {
+  const deferred_t *x = a, *y = b;
+  if (x->task != y->task) return x->task < y->task ? -1 : 1;
+  return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
 /*
- * finish(session, cancel: boolean): { status: Uint8Array (per file, in push order), errno: number }
- * Without cancel the calling thread runs queued tasks too (newest first) until none is left.
+ * finish(session, cancel: boolean): { linked, symlinked, errno, deferred: string[] }
+ * deferred is flat (checksum, destination) pairs in push order. Without cancel
+ * the calling thread runs queued tasks too (newest first) until none is left.
  */
 static napi_value finish(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], result = NULL, buf, arr, err;
+  napi_value argv[2], result = NULL, v, list;
   bool cancel = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_bool(env, argv[1], &cancel) != napi_ok) {
     napi_throw_type_error(env, NULL, "checkout_native.finish(session, cancel)");
@@ -282,22 +334,26 @@ static napi_value finish(napi_env env, napi_callback_info info) {
   session_t *s = session_of(env, argv[0]);
   if (!s) return NULL;
   session_end(s, cancel, !cancel);
-  void *data;
-  if (napi_create_arraybuffer(env, s->nfiles, &data, &buf) == napi_ok &&
-      napi_create_typedarray(env, napi_uint8_array, s->nfiles, buf, 0, &arr) == napi_ok &&
-      napi_create_int32(env, atomic_load(&s->failed), &err) == napi_ok && napi_create_object(env, &result) == napi_ok) {
-    uint8_t *out = data;
-    for (size_t i = 0; i < s->ntasks; i++) {
-      memcpy(out, s->tasks[i].status, s->tasks[i].files);
-      out += s->tasks[i].files;
-    }
-    napi_set_named_property(env, result, "status", arr);
-    napi_set_named_property(env, result, "errno", err);
-  } else {
-    result = NULL;
-    napi_throw_error(env, NULL, "checkout_native: could not build the result");
+  if (s->deferred_oom) {
+    session_free_tasks(s);
+    napi_throw_error(env, NULL, "checkout_native: out of memory");
+    return NULL;
   }
+  qsort(s->deferred, s->ndeferred, sizeof *s->deferred, by_push_order);
+  int ok = napi_create_object(env, &result) == napi_ok && napi_create_array_with_length(env, 2 * s->ndeferred, &list) == napi_ok;
+  for (size_t i = 0; ok && i < s->ndeferred; i++) {
+    ok = napi_create_string_utf8(env, s->deferred[i].checksum, NAPI_AUTO_LENGTH, &v) == napi_ok && napi_set_element(env, list, (uint32_t)(2 * i), v) == napi_ok &&
+         napi_create_string_utf8(env, s->deferred[i].dest, NAPI_AUTO_LENGTH, &v) == napi_ok && napi_set_element(env, list, (uint32_t)(2 * i + 1), v) == napi_ok;
+  }
+  ok = ok && napi_set_named_property(env, result, "deferred", list) == napi_ok;
+  ok = ok && napi_create_double(env, (double)atomic_load(&s->linked), &v) == napi_ok && napi_set_named_property(env, result, "linked", v) == napi_ok;
+  ok = ok && napi_create_double(env, (double)atomic_load(&s->symlinked), &v) == napi_ok && napi_set_named_property(env, result, "symlinked", v) == napi_ok;
+  ok = ok && napi_create_int32(env, atomic_load(&s->failed), &v) == napi_ok && napi_set_named_property(env, result, "errno", v) == napi_ok;
   session_free_tasks(s);
+  if (!ok) {
+    napi_throw_error(env, NULL, "checkout_native: could not build the result");
+    return NULL;
+  }
   return result;
 }
 

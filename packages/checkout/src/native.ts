@@ -1,9 +1,9 @@
 import { createRequire } from "node:module";
 import { availableParallelism, constants } from "node:os";
+import { join } from "node:path";
 import type { DirMeta, DirTree } from "@ostree-ts/objstore";
 import { checkoutFile, childPath, dirMeta, finishDir, makeDirSync, normalizedDir, readTree, type CheckoutOptions, type Ctx } from "./checkout.js";
 import { errnoError } from "./errors.js";
-import { contentPath } from "./probe.js";
 
 /*
  * A hardlink checkout from a bare-user repo in user mode (`-U`, with or
@@ -25,16 +25,12 @@ interface Session {
 }
 
 interface Addon {
-  start(threads: number): Session;
+  start(threads: number, objectsDir: string): Session;
   /** false once a mkdir has failed: the rest would be wasted. */
-  push(session: Session, task: string, files: number): boolean;
-  finish(session: Session, cancel: boolean): { status: Uint8Array; errno: number };
+  push(session: Session, task: string): boolean;
+  /** `deferred`: (checksum, destination) pairs, in the order pushed. */
+  finish(session: Session, cancel: boolean): { linked: number; symlinked: number; errno: number; deferred: string[] };
 }
-
-/** Per-file results of the addon (native/checkout_native.c); 0 is "not reached". */
-const LINKED = 1;
-const SYMLINKED = 2;
-const DEFERRED = 3;
 
 /** Directories shallower than this (root = 0) are made here; each deeper subtree is one task for the addon. */
 const SPINE_DEPTH = 4;
@@ -56,78 +52,69 @@ export function loadAddon(): Addon | undefined {
 
 interface PlanDir {
   path: string;
-  rel: string;
   meta: DirMeta;
   didExist: boolean;
-}
-
-/** A task's ops, `d PATH` (mkdir) and `f OBJECT DEST` (one file), and the directories whose files they name, in order. */
-interface Task {
-  ops: string[];
-  files: Array<{ dir: PlanDir; files: DirTree["files"] }>;
-  count: number;
 }
 
 class Walk {
   /** Every directory, in pre-order. */
   readonly dirs: PlanDir[] = [];
-  /** In the order pushed: the addon's results follow it. */
-  readonly tasks: Task[] = [];
   private stopped = false;
 
   constructor(
     private readonly ctx: Ctx,
     private readonly native: Addon,
     private readonly session: Session,
+    /** The checkout's root, normalised. */
+    private readonly root: string,
   ) {}
 
-  /** Pre-order; `task` is the subtree's, undefined in the top levels (made here, their files one task per directory). */
-  dir(dir: PlanDir, base: string, tree: DirTree, depth: number, task: Task | undefined): void {
+  /** ostree's path of `path` below the root (`/a/b`). */
+  rel(path: string): string {
+    const { root } = this;
+    return `/${root === "." ? path : path.slice(root === "/" ? 1 : root.length + 1)}`;
+  }
+
+  /**
+   * Pre-order. `task` holds the ops (`d PATH`: mkdir; `f CHECKSUM DEST`: a
+   * file) of the subtree being collected; undefined in the top levels, whose
+   * directories are made here and whose files are one task per directory.
+   */
+  dir(base: string, tree: DirTree, depth: number, task: string[] | undefined): void {
     if (this.stopped) return;
     const { ctx } = this;
     if (!task && tree.files.length) {
-      const files: Task = { ops: [], files: [], count: 0 };
-      this.files(files, dir, base, tree);
+      const files: string[] = [];
+      for (const f of tree.files) files.push("f", f.checksum, childPath(base, f.name));
       this.push(files);
     } else if (task) {
-      this.files(task, dir, base, tree);
+      for (const f of tree.files) task.push("f", f.checksum, childPath(base, f.name));
     }
     for (const d of tree.dirs) {
       const path = childPath(base, d.name);
-      const rel = `${dir.rel}${d.name}/`;
       const sub = readTree(ctx, d.tree);
       const meta = dirMeta(ctx, d.meta);
-      const child: PlanDir = { path, rel, meta, didExist: false };
-      this.dirs.push(child);
+      this.dirs.push({ path, meta, didExist: false });
       if (task) {
-        task.ops.push("d", path);
+        task.push("d", path);
         ctx.stats.directories++;
-        this.dir(child, path, sub, depth + 1, task);
+        this.dir(path, sub, depth + 1, task);
       } else if (depth + 1 < SPINE_DEPTH) {
-        makeDirSync(ctx, path, sub, meta, rel, false);
-        this.dir(child, path, sub, depth + 1, undefined);
+        makeDirSync(ctx, path, sub, meta, `${this.rel(path)}/`, false);
+        this.dir(path, sub, depth + 1, undefined);
       } else {
-        const t: Task = { ops: ["d", path], files: [], count: 0 };
+        const t = ["d", path];
         ctx.stats.directories++;
-        this.dir(child, path, sub, depth + 1, t);
+        this.dir(path, sub, depth + 1, t);
         this.push(t);
       }
     }
   }
 
-  private files(task: Task, dir: PlanDir, base: string, tree: DirTree): void {
-    if (!tree.files.length) return;
-    task.files.push({ dir, files: tree.files });
-    task.count += tree.files.length;
-    for (const f of tree.files) task.ops.push("f", contentPath(this.ctx.repo, f.checksum), childPath(base, f.name));
-  }
-
-  private push(task: Task): void {
+  private push(ops: string[]): void {
     if (this.stopped) return;
-    this.tasks.push(task);
-    task.ops.push("");
-    if (!this.native.push(this.session, task.ops.join("\0"), task.count)) this.stopped = true;
-    task.ops = [];
+    ops.push("");
+    if (!this.native.push(this.session, ops.join("\0"))) this.stopped = true;
   }
 }
 
@@ -143,14 +130,13 @@ export async function checkoutNative(ctx: Ctx, options: CheckoutOptions, destina
   const rootMeta = dirMeta(ctx, metaCsum);
   const didExist = makeDirSync(ctx, destination, rootTree, rootMeta, "/", true);
   if (didExist === undefined) return true;
-  const root: PlanDir = { path: destination, rel: "/", meta: rootMeta, didExist };
-
   const threads = options.threads ?? Math.min(2, availableParallelism());
-  const session = native.start(threads);
-  const walk = new Walk(ctx, native, session);
-  walk.dirs.push(root);
+  const session = native.start(threads, join(ctx.repo.path, "objects"));
+  const base = normalizedDir(destination);
+  const walk = new Walk(ctx, native, session, base);
+  walk.dirs.push({ path: destination, meta: rootMeta, didExist });
   try {
-    walk.dir(root, normalizedDir(destination), rootTree, 0, undefined);
+    walk.dir(base, rootTree, 0, undefined);
   } catch (e) {
     // Nothing may still be writing into the target once checkout has returned.
     native.finish(session, true);
@@ -159,24 +145,19 @@ export async function checkoutNative(ctx: Ctx, options: CheckoutOptions, destina
   const result = native.finish(session, false);
   if (result.errno !== 0) throw errnoError("mkdirat", { code: errnoName(result.errno) });
   ctx.stats.threads = threads > 1 ? 2 : 1;
+  ctx.stats.hardlinked += result.linked;
+  ctx.stats.copied += result.symlinked;
 
   const pending: Promise<void>[] = [];
-  const { status } = result;
-  let i = 0;
-  for (const t of walk.tasks) {
-    for (const { dir, files } of t.files) {
-      for (const f of files) {
-        const s = status[i++];
-        if (s === LINKED) ctx.stats.hardlinked++;
-        else if (s === SYMLINKED) ctx.stats.copied++;
-        else if (s === DEFERRED) {
-          const p = checkoutFile(ctx, normalizedDir(dir.path), f.name, f.checksum, dir.rel + f.name);
-          if (p) {
-            p.catch(() => {});
-            pending.push(p);
-          }
-        }
-      }
+  const { deferred } = result;
+  for (let i = 0; i < deferred.length; i += 2) {
+    const dest = deferred[i + 1]!;
+    const slash = dest.lastIndexOf("/");
+    const dir = slash < 0 ? "." : dest.slice(0, slash) || "/";
+    const p = checkoutFile(ctx, dir, dest.slice(slash + 1), deferred[i]!, walk.rel(dest));
+    if (p) {
+      p.catch(() => {});
+      pending.push(p);
     }
   }
   await Promise.all(pending);
