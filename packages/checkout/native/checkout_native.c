@@ -18,9 +18,11 @@
  * dirtrees, so the walk overlaps the filesystem work; finish(session, cancel)
  * makes the calling thread help with what is left, then joins and reports. A
  * task is NUL-terminated tokens: "d" PATH: mkdir PATH 0700; "f" CHECKSUM DEST:
- * link (or symlink) the object CHECKSUM to DEST. The parents of a task's
- * directories exist before it is pushed. A failed mkdir stops everything (the
- * JavaScript side reports it).
+ * link (or symlink) the object CHECKSUM to DEST; "m" PATH MODE: chmod and
+ * mtime 0, last, children first, unless a file of the task was deferred (then
+ * JavaScript does them after that file: a directory may become read-only). The
+ * parents of a task's directories exist before it is pushed. A failed mkdir
+ * stops everything (the JavaScript side reports it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,7 +63,9 @@ typedef struct {
   int finished; /* finish() has run: the tasks are freed */
   deferred_t *deferred; /* under the lock */
   size_t ndeferred, deferred_cap;
-  int deferred_oom;
+  size_t *unfinished; /* tasks whose "m" ops were left to JavaScript, under the lock */
+  size_t nunfinished, unfinished_cap;
+  int oom;
   atomic_size_t linked, symlinked;
   atomic_int failed; /* errno of the first failed mkdir, 0 if none */
   atomic_int cancel;
@@ -106,26 +110,38 @@ static int do_file(const session_t *s, const char *checksum, const char *dest) {
   return link(obj, dest) == 0 ? LINKED : DEFERRED;
 }
 
+/* Room for one more element in a growing array; false (and s->oom set) when there is none. Under the lock. */
+static int grow(session_t *s, void **items, size_t n, size_t *cap, size_t size) {
+  if (n < *cap) return 1;
+  size_t c = *cap ? 2 * *cap : 64;
+  void *p = realloc(*items, c * size);
+  if (!p) {
+    s->oom = 1;
+    return 0;
+  }
+  *items = p;
+  *cap = c;
+  return 1;
+}
+
 static void defer(session_t *s, const char *checksum, const char *dest, size_t task, size_t offset) {
   pthread_mutex_lock(&s->lock);
-  if (s->ndeferred == s->deferred_cap) {
-    size_t cap = s->deferred_cap ? 2 * s->deferred_cap : 64;
-    deferred_t *d = realloc(s->deferred, cap * sizeof *d);
-    if (!d) {
-      s->deferred_oom = 1;
-      pthread_mutex_unlock(&s->lock);
-      return;
-    }
-    s->deferred = d;
-    s->deferred_cap = cap;
-  }
-  s->deferred[s->ndeferred++] = (deferred_t){ checksum, dest, task, offset };
+  if (grow(s, (void **)&s->deferred, s->ndeferred, &s->deferred_cap, sizeof *s->deferred)) s->deferred[s->ndeferred++] = (deferred_t){ checksum, dest, task, offset };
+  pthread_mutex_unlock(&s->lock);
+}
+
+static void leave_unfinished(session_t *s, size_t task) {
+  pthread_mutex_lock(&s->lock);
+  if (grow(s, (void **)&s->unfinished, s->nunfinished, &s->unfinished_cap, sizeof *s->unfinished)) s->unfinished[s->nunfinished++] = task;
   pthread_mutex_unlock(&s->lock);
 }
 
 /* Task number `index`; false once a mkdir has failed (here or elsewhere) or the session was cancelled. */
 static int run_task(session_t *s, size_t index, const task_t *t) {
   const char *p = t->text, *end = t->text + t->len;
+  int deferred = 0, unfinished = 0;
+  /* atime now, mtime OSTREE_TIMESTAMP (0), as the JavaScript walk sets them. */
+  const struct timespec times[2] = { { 0, UTIME_NOW }, { 0, 0 } };
   while (p < end) {
     if (atomic_load_explicit(&s->failed, memory_order_relaxed) || atomic_load_explicit(&s->cancel, memory_order_relaxed)) return 0;
     const char *kind = p;
@@ -140,6 +156,16 @@ static int run_task(session_t *s, size_t index, const task_t *t) {
       }
       continue;
     }
+    if (kind[0] == 'm') {
+      const char *mode = p;
+      p += strlen(p) + 1;
+      if (deferred || unfinished) continue;
+      if (chmod(a, (mode_t)strtoul(mode, NULL, 10)) != 0 || utimensat(AT_FDCWD, a, times, 0) != 0) {
+        unfinished = 1;
+        leave_unfinished(s, index);
+      }
+      continue;
+    }
     const char *dest = p;
     p += strlen(p) + 1;
     switch (do_file(s, a, dest)) {
@@ -150,6 +176,8 @@ static int run_task(session_t *s, size_t index, const task_t *t) {
         atomic_fetch_add_explicit(&s->symlinked, 1, memory_order_relaxed);
         break;
       default:
+        if (!deferred) leave_unfinished(s, index);
+        deferred = 1;
         defer(s, a, dest, index, (size_t)(kind - t->text));
     }
   }
@@ -198,9 +226,11 @@ static void session_free_tasks(session_t *s) {
   for (size_t i = 0; i < s->ntasks; i++) free(s->tasks[i].text);
   free(s->tasks);
   free(s->deferred);
+  free(s->unfinished);
   s->tasks = NULL;
   s->deferred = NULL;
-  s->ntasks = s->cap = s->ndeferred = s->deferred_cap = 0;
+  s->unfinished = NULL;
+  s->ntasks = s->cap = s->ndeferred = s->deferred_cap = s->nunfinished = s->unfinished_cap = 0;
   s->finished = 1;
 }
 
@@ -319,9 +349,11 @@ static int by_push_order(const void *a, const void *b) {
 }
 
 /*
- * finish(session, cancel: boolean): { linked, symlinked, errno, deferred: string[] }
- * deferred is flat (checksum, destination) pairs in push order. Without cancel
- * the calling thread runs queued tasks too (newest first) until none is left.
+ * finish(session, cancel: boolean): { linked, symlinked, errno, deferred: string[], unfinished: number[] }
+ * deferred is flat (checksum, destination) pairs in push order; unfinished
+ * the tasks (numbered from 0 in push order) whose "m" ops were not done.
+ * Without cancel the calling thread runs queued tasks too (newest first)
+ * until none is left.
  */
 static napi_value finish(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -334,7 +366,7 @@ static napi_value finish(napi_env env, napi_callback_info info) {
   session_t *s = session_of(env, argv[0]);
   if (!s) return NULL;
   session_end(s, cancel, !cancel);
-  if (s->deferred_oom) {
+  if (s->oom) {
     session_free_tasks(s);
     napi_throw_error(env, NULL, "checkout_native: out of memory");
     return NULL;
@@ -345,7 +377,11 @@ static napi_value finish(napi_env env, napi_callback_info info) {
     ok = napi_create_string_utf8(env, s->deferred[i].checksum, NAPI_AUTO_LENGTH, &v) == napi_ok && napi_set_element(env, list, (uint32_t)(2 * i), v) == napi_ok &&
          napi_create_string_utf8(env, s->deferred[i].dest, NAPI_AUTO_LENGTH, &v) == napi_ok && napi_set_element(env, list, (uint32_t)(2 * i + 1), v) == napi_ok;
   }
-  ok = ok && napi_set_named_property(env, result, "deferred", list) == napi_ok;
+  ok = ok && napi_set_named_property(env, result, "deferred", list) == napi_ok && napi_create_array_with_length(env, s->nunfinished, &list) == napi_ok;
+  for (size_t i = 0; ok && i < s->nunfinished; i++) {
+    ok = napi_create_double(env, (double)s->unfinished[i], &v) == napi_ok && napi_set_element(env, list, (uint32_t)i, v) == napi_ok;
+  }
+  ok = ok && napi_set_named_property(env, result, "unfinished", list) == napi_ok;
   ok = ok && napi_create_double(env, (double)atomic_load(&s->linked), &v) == napi_ok && napi_set_named_property(env, result, "linked", v) == napi_ok;
   ok = ok && napi_create_double(env, (double)atomic_load(&s->symlinked), &v) == napi_ok && napi_set_named_property(env, result, "symlinked", v) == napi_ok;
   ok = ok && napi_create_int32(env, atomic_load(&s->failed), &v) == napi_ok && napi_set_named_property(env, result, "errno", v) == napi_ok;

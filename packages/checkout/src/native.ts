@@ -28,8 +28,8 @@ interface Addon {
   start(threads: number, objectsDir: string): Session;
   /** false once a mkdir has failed: the rest would be wasted. */
   push(session: Session, task: string): boolean;
-  /** `deferred`: (checksum, destination) pairs, in the order pushed. */
-  finish(session: Session, cancel: boolean): { linked: number; symlinked: number; errno: number; deferred: string[] };
+  /** `deferred`: (checksum, destination) pairs, in the order pushed; `unfinished`: tasks (by push order) whose directories are left to finishDir. */
+  finish(session: Session, cancel: boolean): { linked: number; symlinked: number; errno: number; deferred: string[]; unfinished: number[] };
 }
 
 /** Directories shallower than this (root = 0) are made here; each deeper subtree is one task for the addon. */
@@ -54,12 +54,15 @@ interface PlanDir {
   path: string;
   meta: DirMeta;
   didExist: boolean;
+  /** The task that gives it its mode and mtime; undefined: finishDir here. */
+  task?: number;
 }
 
 class Walk {
   /** Every directory, in pre-order. */
   readonly dirs: PlanDir[] = [];
   private stopped = false;
+  private pushed = 0;
 
   constructor(
     private readonly ctx: Ctx,
@@ -77,8 +80,9 @@ class Walk {
 
   /**
    * Pre-order. `task` holds the ops (`d PATH`: mkdir; `f CHECKSUM DEST`: a
-   * file) of the subtree being collected; undefined in the top levels, whose
-   * directories are made here and whose files are one task per directory.
+   * file; `m PATH MODE`: mode and mtime) of the subtree being collected;
+   * undefined in the top levels, whose directories are made and finished
+   * here and whose files are one task per directory.
    */
   dir(base: string, tree: DirTree, depth: number, task: string[] | undefined): void {
     if (this.stopped) return;
@@ -103,9 +107,16 @@ class Walk {
         makeDirSync(ctx, path, sub, meta, `${this.rel(path)}/`, false);
         this.dir(path, sub, depth + 1, undefined);
       } else {
+        const first = this.dirs.length - 1;
         const t = ["d", path];
         ctx.stats.directories++;
         this.dir(path, sub, depth + 1, t);
+        // Children first; with fsync (finishDir's business) all are left to finishDir.
+        for (let j = this.dirs.length - 1; j >= first && !ctx.fsync; j--) {
+          const d = this.dirs[j]!;
+          t.push("m", d.path, String(d.meta.mode & ctx.dirMask));
+          d.task = this.pushed;
+        }
         this.push(t);
       }
     }
@@ -113,6 +124,7 @@ class Walk {
 
   private push(ops: string[]): void {
     if (this.stopped) return;
+    this.pushed++;
     ops.push("");
     if (!this.native.push(this.session, ops.join("\0"))) this.stopped = true;
   }
@@ -162,7 +174,11 @@ export async function checkoutNative(ctx: Ctx, options: CheckoutOptions, destina
   }
   await Promise.all(pending);
   // Reverse pre-order: every directory after all of its descendants.
-  for (let j = walk.dirs.length - 1; j >= 0; j--) finishDir(ctx, walk.dirs[j]!.path, walk.dirs[j]!.meta, walk.dirs[j]!.didExist);
+  const unfinished = new Set(result.unfinished);
+  for (let j = walk.dirs.length - 1; j >= 0; j--) {
+    const d = walk.dirs[j]!;
+    if (d.task === undefined || unfinished.has(d.task)) finishDir(ctx, d.path, d.meta, d.didExist);
+  }
   return true;
 }
 

@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
 import { encodeCommit, encodeDirMeta, encodeDirTree, ObjectType, Repo, setRef, type DirTree, type FileMeta } from "@ostree-ts/objstore";
 import { checkout, type CheckoutOptions, type CheckoutStats } from "../src/index.js";
 import { loadAddon } from "../src/native.js";
-import { makeRichTree, snapshot } from "./helpers.js";
+import { makeRichTree, optionsFromFlags, snapshot } from "./helpers.js";
 
 /*
  * The C addon (native/) does bare-user `-U` hardlink checkouts; everything it
@@ -27,6 +27,14 @@ function makeWideTree(dir: string): void {
         }
   writeFileSync(join(dir, "a0", "top"), "spine file\n");
   writeFileSync(join(dir, "a1", "b1", "noread"), "x", { mode: 0o200 });
+  // A subtree with nothing to defer, so the addon gives its directories their modes: read-only, sticky, setgid.
+  const odd = join(dir, "a0", "b0", "c0", "odd");
+  mkdirSync(join(odd, "ro", "sticky", "sgid"), { recursive: true });
+  writeFileSync(join(odd, "ro", "sticky", "sgid", "f"), "odd\n");
+  writeFileSync(join(odd, "ro", "g"), "g\n");
+  chmodSync(join(odd, "ro", "sticky", "sgid"), 0o2775);
+  chmodSync(join(odd, "ro", "sticky"), 0o1777);
+  chmodSync(join(odd, "ro"), 0o555);
 }
 
 const stats = (s: CheckoutStats) => ({ hardlinked: s.hardlinked, copied: s.copied, directories: s.directories });
@@ -51,12 +59,12 @@ describeInterop("native bare-user checkout matches ostree and the JavaScript wal
   afterAll(() => tmp.cleanup());
 
   for (const ref of ["rich", "wide"]) {
-    for (const flags of [["-U"], ["-U", "-H"]]) {
+    for (const flags of [["-U"], ["-U", "-H"], ["-U", "-M"]]) {
       it(`${ref} ${flags.join(" ")}`, async () => {
         const theirs = fresh();
         ostree(["checkout", `--repo=${repoPath}`, ...flags, ref, theirs]);
         const expected = snapshot(theirs, repoPath);
-        const base: CheckoutOptions = { userMode: true, requireHardlinks: flags.includes("-H") };
+        const base = optionsFromFlags(flags);
         const repo = await Repo.open(repoPath);
         const results = [];
         for (const extra of [{ native: false, threads: 1 }, { threads: 1 }, { threads: 2 }] as CheckoutOptions[]) {
