@@ -1,9 +1,10 @@
 import { createRequire } from "node:module";
 import { availableParallelism, constants } from "node:os";
 import { join } from "node:path";
-import type { DirMeta, DirTree } from "@ostree-ts/objstore";
+import { decodeDirTree, type DirMeta, type DirTree } from "@ostree-ts/objstore";
 import { checkoutFile, childPath, dirMeta, finishDir, makeDirSync, normalizedDir, readTree, type CheckoutOptions, type Ctx } from "./checkout.js";
 import { errnoError } from "./errors.js";
+import { checkUniqueNames } from "./tree.js";
 
 /*
  * A hardlink checkout from a bare-user repo in user mode (`-U`, with or
@@ -30,6 +31,8 @@ interface Addon {
   push(session: Session, task: string): boolean;
   /** `deferred`: (checksum, destination) pairs, in the order pushed; `unfinished`: tasks (by push order) whose directories are left to finishDir. */
   finish(session: Session, cancel: boolean): { linked: number; symlinked: number; errno: number; deferred: string[]; unfinished: number[] };
+  /** A regular file's bytes; null for anything else or any failure. */
+  read(path: string): Buffer | null;
 }
 
 /** Directories shallower than this (root = 0) are made here; each deeper subtree is one task for the addon. */
@@ -70,6 +73,7 @@ class Walk {
     private readonly session: Session,
     /** The checkout's root, normalised. */
     private readonly root: string,
+    private readonly objects: string,
   ) {}
 
   /** ostree's path of `path` below the root (`/a/b`). */
@@ -96,7 +100,7 @@ class Walk {
     }
     for (const d of tree.dirs) {
       const path = childPath(base, d.name);
-      const sub = readTree(ctx, d.tree);
+      const sub = this.tree(d.tree);
       const meta = dirMeta(ctx, d.meta);
       this.dirs.push({ path, meta, didExist: false });
       if (task) {
@@ -122,6 +126,15 @@ class Walk {
     }
   }
 
+  /** readTree, with the bytes read by the addon; anything it could not read goes the usual way (errors, core.parent). */
+  tree(checksum: string): DirTree {
+    const raw = this.native.read(`${this.objects}/${checksum.slice(0, 2)}/${checksum.slice(2)}.dirtree`);
+    if (!raw) return readTree(this.ctx, checksum);
+    const tree = decodeDirTree(new Uint8Array(raw.buffer, raw.byteOffset, raw.length), checksum);
+    checkUniqueNames(tree, checksum);
+    return tree;
+  }
+
   private push(ops: string[]): void {
     if (this.stopped) return;
     this.pushed++;
@@ -143,9 +156,10 @@ export async function checkoutNative(ctx: Ctx, options: CheckoutOptions, destina
   const didExist = makeDirSync(ctx, destination, rootTree, rootMeta, "/", true);
   if (didExist === undefined) return true;
   const threads = options.threads ?? Math.min(2, availableParallelism());
-  const session = native.start(threads, join(ctx.repo.path, "objects"));
+  const objects = join(ctx.repo.path, "objects");
+  const session = native.start(threads, objects);
   const base = normalizedDir(destination);
-  const walk = new Walk(ctx, native, session, base);
+  const walk = new Walk(ctx, native, session, base, objects);
   walk.dirs.push({ path: destination, meta: rootMeta, didExist });
   try {
     walk.dir(base, rootTree, 0, undefined);
