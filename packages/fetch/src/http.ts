@@ -59,8 +59,7 @@ export interface GetResult {
   headers?: Record<string, string | string[] | undefined>;
 }
 
-/** Maximum size of one metadata file (OSTREE_MAX_METADATA_SIZE). */
-export const MAX_METADATA_SIZE = 10 * 1024 * 1024;
+export { MAX_METADATA_SIZE } from "./limits.js";
 
 // What undici's index does on load: request/connect/… live on Dispatcher.prototype (ProxyAgent's tunnel uses connect).
 Object.assign(DispatcherClass.prototype, dispatcherApi);
@@ -121,6 +120,8 @@ export type RequestOutcome = "ok" | "retry" | "error";
 export class AdaptiveLimit {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
+  /** Waiters served before `waiters` (see acquire). */
+  private readonly urgentWaiters: Array<() => void> = [];
   private cur: number;
   private windowStart: number;
   private windowBytes = 0;
@@ -156,10 +157,15 @@ export class AdaptiveLimit {
     return this.active;
   }
 
-  async acquire(): Promise<void> {
+  /**
+   * Waits for a slot. `urgent` requests go before every waiting non-urgent
+   * one: a pull asks for metadata (dirtrees, which name the next objects to
+   * fetch) while thousands of content requests may be queued.
+   */
+  async acquire(urgent = false): Promise<void> {
     while (this.active >= this.cur) {
       this.saturated = true;
-      await new Promise<void>((r) => this.waiters.push(r));
+      await new Promise<void>((r) => (urgent ? this.urgentWaiters : this.waiters).push(r));
     }
     this.active++;
   }
@@ -211,12 +217,12 @@ export class AdaptiveLimit {
     this.windowStart = this.now();
     this.windowBytes = 0;
     this.windowDone = 0;
-    this.saturated = this.waiters.length > 0;
+    this.saturated = this.waiters.length + this.urgentWaiters.length > 0;
   }
 
   private wake(): void {
     // A woken waiter re-checks the limit, so waking one too many is harmless.
-    for (let free = this.cur - this.active; free > 0 && this.waiters.length > 0; free--) this.waiters.shift()!();
+    for (let free = this.cur - this.active; free > 0 && this.urgentWaiters.length + this.waiters.length > 0; free--) (this.urgentWaiters.shift() ?? this.waiters.shift()!)();
   }
 }
 
@@ -276,7 +282,6 @@ export class HttpClient {
     await new Promise((r) => setTimeout(r, Math.min(this.backoffMs * 2 ** attempt, 5_000)));
   }
 
-  /** GET a whole body into memory. */
   /**
    * Statuses that end a request the same way for every kind of GET: 5xx is
    * retried, a missing file is `true` when optional and an error otherwise.
@@ -296,8 +301,9 @@ export class HttpClient {
     return false;
   }
 
+  /** GET a whole body into memory (metadata: before any waiting fetchBody, see AdaptiveLimit.acquire). */
   async get(url: string, o: GetOptions = {}): Promise<GetResult | null> {
-    await this.limit.acquire();
+    await this.limit.acquire(true);
     let outcome: RequestOutcome = "error";
     let bytes = 0;
     try {

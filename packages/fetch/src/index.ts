@@ -4,6 +4,7 @@ export * from "./cookies.js";
 export * from "./http.js";
 export * from "./summary.js";
 export * from "./source.js";
+export { checkDigest, fetchedChecksum, tmpSuffix, type FetchedContent } from "./filez.js";
 export * from "./progress.js";
 export * from "./pull.js";
 export * from "./delta-select.js";

@@ -1,0 +1,204 @@
+import { rm } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { CorruptObjectError, InvalidArgumentError, OstreeError, Repo, type ObjectType } from "@ostree-ts/objstore";
+import { PullError } from "./errors.js";
+import { checkBareUserOnly, parseFilez, writeFetched } from "./filez.js";
+
+/*
+ * Content objects of an HTTP pull into a non-archive repo, decoded and stored
+ * by a worker thread. Per object the main thread of an object pull spent
+ * about as much time inflating and storing (file creation alone is ~200 µs of
+ * kernel time here) as on HTTP; ostree writes on other threads too. The
+ * worker opens the same repo and runs the same code (parseFilez, writeFetched)
+ * as the main thread would. Loaded only through a dynamic import, so its
+ * bundle chunk holds this module, filez.ts and objstore (no undici).
+ */
+
+/** Marks workerData as ours, so loading this module in another worker does nothing. */
+const MARK = "ostree-ts-store-worker";
+
+interface WorkerInput {
+  [MARK]: true;
+  repoPath: string;
+  /** Per-object fsync (PullOptions.fsync). */
+  fsync: boolean | undefined;
+  /** Refuse modes bare-user-only cannot store (`--bareuseronly-files` or a bare-user-only repo). */
+  bareUserOnly: boolean;
+}
+
+/** A content object's `.filez`, or a verified metadata object's bytes. */
+type Job = { id: number; checksum: string; filez: ArrayBuffer } | { id: number; checksum: string; metadata: ArrayBuffer; type: ObjectType };
+
+type SerializedError = { name: string; message: string; checksum?: string; objectType?: string; code?: string };
+type Reply = { ready: true } | { id: number; size: number } | { id: number; error: SerializedError };
+
+/** The file the worker runs: this module, when it is JavaScript (the CLI bundle); under vitest it is TypeScript. */
+function workerScript(): string | undefined {
+  const url = import.meta.url;
+  return url.startsWith("file:") && /\.m?js$/.test(url) ? fileURLToPath(url) : undefined;
+}
+
+/** Objects handed to the worker and not yet stored: enough to keep it busy, few enough to bound memory (≤ 2 MiB each). */
+const MAX_PENDING = 48;
+
+/** Worker threads storing `.filez` bodies received in memory. */
+export class StorePool {
+  private readonly workers: Array<{ worker: Worker; pending: number }> = [];
+  private readonly pending = new Map<number, { ok: (size: number) => void; fail: (e: Error) => void; slot: { pending: number } }>();
+  private readonly slotWaiters: Array<() => void> = [];
+  private held = 0;
+  private nextId = 0;
+  private dead: Error | null = null;
+  private readyCount = 0;
+  /** Objects the workers have stored. */
+  stored = 0;
+
+  /** A pool for `repo`, or null where there is no JavaScript file for a worker to run (sources under vitest). */
+  static start(repo: Repo, o: { fsync: boolean | undefined; bareUserOnly: boolean; threads: number }): StorePool | null {
+    const script = workerScript();
+    return script ? new StorePool(script, { [MARK]: true, repoPath: repo.path, fsync: o.fsync, bareUserOnly: o.bareUserOnly }, o.threads) : null;
+  }
+
+  private constructor(script: string, input: WorkerInput, threads: number) {
+    const die = (e: Error) => {
+      this.dead ??= e;
+      for (const p of this.pending.values()) p.fail(e);
+      this.pending.clear();
+    };
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(script, { workerData: input });
+      const slot = { worker, pending: 0 };
+      this.workers.push(slot);
+      worker.on("message", (m: Reply) => {
+        if ("ready" in m) {
+          this.readyCount++;
+          return;
+        }
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        p.slot.pending--;
+        if ("error" in m) p.fail(revive(m.error));
+        else {
+          this.stored++;
+          p.ok(m.size);
+        }
+      });
+      worker.on("error", die);
+      worker.on("exit", (code) => die(new PullError(`the object store thread exited (status ${code})`)));
+    }
+  }
+
+  /** False until every worker has opened the repo; objects are stored by the caller meanwhile. */
+  get ready(): boolean {
+    return this.dead === null && this.readyCount === this.workers.length;
+  }
+
+  /** Waits for room in the pool; call `release` once the object is stored (or was stored another way). */
+  async reserve(): Promise<() => void> {
+    while (this.held >= MAX_PENDING * this.workers.length) await new Promise<void>((r) => this.slotWaiters.push(r));
+    this.held++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.held--;
+      this.slotWaiters.shift()?.();
+    };
+  }
+
+  /** Decode, verify and store one `.filez` (the bytes are copied) on the least busy worker; resolves to the payload size written. */
+  store(checksum: string, filez: Uint8Array): Promise<number> {
+    return this.post(checksum, filez, (id, bytes) => ({ id, checksum, filez: bytes }));
+  }
+
+  /** Write a verified dirtree or dirmeta (the bytes are copied). */
+  async storeMetadata(type: ObjectType, checksum: string, bytes: Uint8Array): Promise<void> {
+    await this.post(checksum, bytes, (id, metadata) => ({ id, checksum, metadata, type }));
+  }
+
+  private post(checksum: string, bytes: Uint8Array, job: (id: number, bytes: ArrayBuffer) => Job): Promise<number> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    let slot = this.workers[0]!;
+    for (const w of this.workers) if (w.pending < slot.pending) slot = w;
+    slot.pending++;
+    // Its own ArrayBuffer, moved to the worker: the received bytes may share theirs with other data.
+    const copy = new Uint8Array(bytes.length);
+    copy.set(bytes);
+    return new Promise((ok, fail) => {
+      this.pending.set(id, { ok, fail, slot });
+      slot.worker.postMessage(job(id, copy.buffer), [copy.buffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.dead ??= new PullError("the object store thread was closed");
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}
+
+/** The worker's error as the class the main thread would have thrown, with the same message. */
+function revive(e: SerializedError): Error {
+  let err: Error;
+  if (e.name === "CorruptObjectError" && e.checksum && e.objectType) {
+    err = new CorruptObjectError(e.checksum, e.objectType, "");
+    err.message = e.message;
+  } else if (e.name === "PullError") err = new PullError(e.message);
+  else if (e.name === "InvalidArgumentError") err = new InvalidArgumentError(e.message);
+  else if (e.name === "OstreeError") err = new OstreeError(e.message);
+  else {
+    err = new Error(e.message);
+    err.name = e.name;
+    if (e.code) Object.assign(err, { code: e.code });
+  }
+  return err;
+}
+
+function serialize(e: unknown): SerializedError {
+  if (!(e instanceof Error)) return { name: "Error", message: String(e) };
+  const out: SerializedError = { name: e instanceof PullError ? "PullError" : e.name, message: e.message };
+  if (e instanceof CorruptObjectError) Object.assign(out, { checksum: e.checksum, objectType: e.objectType });
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code) out.code = code;
+  return out;
+}
+
+/** Payload size stored. */
+async function storeFilez(repo: Repo, input: WorkerInput, checksum: string, filez: ArrayBuffer): Promise<number> {
+  // Large payloads are inflated in memory too (no budget to share here): the .filez is at most 2 MiB.
+  const f = await parseFilez({ bytes: new Uint8Array(filez) }, checksum, repo.tmpDir, false, () => () => {});
+  try {
+    if (input.bareUserOnly) checkBareUserOnly(checksum, f.meta);
+    await writeFetched(repo, checksum, f, input.fsync);
+  } finally {
+    if (f.payloadPath) await rm(f.payloadPath, { force: true });
+  }
+  return f.size;
+}
+
+async function storeMeta(repo: Repo, input: WorkerInput, job: { checksum: string; metadata: ArrayBuffer; type: ObjectType }): Promise<number> {
+  await repo.writeMetadata(job.type, new Uint8Array(job.metadata), job.checksum, { fsync: input.fsync });
+  return 0;
+}
+
+async function runWorker(input: WorkerInput, port: NonNullable<typeof parentPort>): Promise<void> {
+  const repo = await Repo.open(input.repoPath);
+  // One object at a time, in arrival order: the thread's work is the point, not overlap within it.
+  let chain = Promise.resolve();
+  port.on("message", (job: Job) => {
+    chain = chain.then(async () => {
+      try {
+        port.postMessage({ id: job.id, size: "filez" in job ? await storeFilez(repo, input, job.checksum, job.filez) : await storeMeta(repo, input, job) } satisfies Reply);
+      } catch (e) {
+        port.postMessage({ id: job.id, error: serialize(e) } satisfies Reply);
+      }
+    });
+  });
+  port.postMessage({ ready: true } satisfies Reply);
+}
+
+if (!isMainThread && parentPort && (workerData as Partial<WorkerInput> | null)?.[MARK]) {
+  void runWorker(workerData as WorkerInput, parentPort);
+}
