@@ -394,43 +394,53 @@ static napi_value finish(napi_env env, napi_callback_info info) {
 }
 
 /*
- * read(path: string): Buffer | null: a regular file's bytes, for the dirtrees
- * the walk decodes (readFileSync costs several times the syscalls). null when
- * it is anything else or anything fails: the caller's own read reports it.
+ * read(session, checksum: string, into: Uint8Array): number. Reads the
+ * dirtree object CHECKSUM into `into` (the walk decodes every dirtree, and
+ * readFileSync costs several times the syscalls): its size when it fits, the
+ * size it needs when it does not (nothing read), -1 when it is not a regular
+ * file or anything fails (the caller's own read then reports it).
  */
-static napi_value read_file(napi_env env, napi_callback_info info) {
-  size_t argc = 1, len;
-  napi_value argv[1], result = NULL, null;
-  char path[PATH_MAX];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "checkout_native.read(path)");
+static napi_value read_dirtree(napi_env env, napi_callback_info info) {
+  size_t argc = 3, len, cap;
+  napi_value argv[3], result;
+  char checksum[80], path[PATH_MAX];
+  napi_typedarray_type type;
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_string_utf8(env, argv[1], checksum, sizeof checksum, &len) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &type, &cap, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "checkout_native.read(session, checksum, into)");
     return NULL;
   }
-  napi_get_null(env, &null);
-  if (len >= sizeof path - 1) return null;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return null;
+  session_t *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  double got = -1;
+  int fd = -1;
   struct stat st;
-  void *data;
-  /* Metadata objects are small; a huge one is the caller's to refuse. */
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (64 << 20) && napi_create_buffer(env, (size_t)st.st_size, &data, &result) == napi_ok) {
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-      ssize_t n = read(fd, (char *)data + got, (size_t)st.st_size - got);
-      if (n <= 0) break;
-      got += (size_t)n;
+  if (len == 64 && snprintf(path, sizeof path, "%s/%.2s/%s.dirtree", s->objects, checksum, checksum + 2) < (int)sizeof path &&
+      (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    if ((size_t)st.st_size > cap) {
+      got = (double)st.st_size;
+    } else {
+      size_t n = 0;
+      while (n < (size_t)st.st_size) {
+        ssize_t r = read(fd, (char *)data + n, (size_t)st.st_size - n);
+        if (r <= 0) break;
+        n += (size_t)r;
+      }
+      if (n == (size_t)st.st_size) got = (double)n;
     }
-    if (got != (size_t)st.st_size) result = NULL;
   }
-  close(fd);
-  return result ? result : null;
+  if (fd >= 0) close(fd);
+  napi_create_double(env, got, &result);
+  return result;
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   static const struct {
     const char *name;
     napi_callback fn;
-  } fns[] = { { "start", start }, { "push", push }, { "finish", finish }, { "read", read_file } };
+  } fns[] = { { "start", start }, { "push", push }, { "finish", finish }, { "read", read_dirtree } };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
     napi_value fn;
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok) return NULL;

@@ -31,8 +31,8 @@ interface Addon {
   push(session: Session, task: string): boolean;
   /** `deferred`: (checksum, destination) pairs, in the order pushed; `unfinished`: tasks (by push order) whose directories are left to finishDir. */
   finish(session: Session, cancel: boolean): { linked: number; symlinked: number; errno: number; deferred: string[]; unfinished: number[] };
-  /** A regular file's bytes; null for anything else or any failure. */
-  read(path: string): Buffer | null;
+  /** Reads dirtree `checksum` into `into`: its size; the size needed when larger (nothing read); -1 when the caller must read it itself. */
+  read(session: Session, checksum: string, into: Uint8Array): number;
 }
 
 /** Directories shallower than this (root = 0) are made here; each deeper subtree is one task for the addon. */
@@ -66,6 +66,7 @@ class Walk {
   readonly dirs: PlanDir[] = [];
   private stopped = false;
   private pushed = 0;
+  private buf = new Uint8Array(64 << 10);
 
   constructor(
     private readonly ctx: Ctx,
@@ -73,7 +74,6 @@ class Walk {
     private readonly session: Session,
     /** The checkout's root, normalised. */
     private readonly root: string,
-    private readonly objects: string,
   ) {}
 
   /** ostree's path of `path` below the root (`/a/b`). */
@@ -126,11 +126,19 @@ class Walk {
     }
   }
 
-  /** readTree, with the bytes read by the addon; anything it could not read goes the usual way (errors, core.parent). */
+  /**
+   * readTree, with the bytes read by the addon into one reused buffer (a
+   * decoded dirtree holds only strings); anything it could not read goes the
+   * usual way (errors, core.parent).
+   */
   tree(checksum: string): DirTree {
-    const raw = this.native.read(`${this.objects}/${checksum.slice(0, 2)}/${checksum.slice(2)}.dirtree`);
-    if (!raw) return readTree(this.ctx, checksum);
-    const tree = decodeDirTree(new Uint8Array(raw.buffer, raw.byteOffset, raw.length), checksum);
+    let n = this.native.read(this.session, checksum, this.buf);
+    if (n > this.buf.length) {
+      this.buf = new Uint8Array(n);
+      n = this.native.read(this.session, checksum, this.buf);
+    }
+    if (n < 0 || n > this.buf.length) return readTree(this.ctx, checksum);
+    const tree = decodeDirTree(this.buf.subarray(0, n), checksum);
     checkUniqueNames(tree, checksum);
     return tree;
   }
@@ -156,10 +164,9 @@ export async function checkoutNative(ctx: Ctx, options: CheckoutOptions, destina
   const didExist = makeDirSync(ctx, destination, rootTree, rootMeta, "/", true);
   if (didExist === undefined) return true;
   const threads = options.threads ?? Math.min(2, availableParallelism());
-  const objects = join(ctx.repo.path, "objects");
-  const session = native.start(threads, objects);
+  const session = native.start(threads, join(ctx.repo.path, "objects"));
   const base = normalizedDir(destination);
-  const walk = new Walk(ctx, native, session, base, objects);
+  const walk = new Walk(ctx, native, session, base);
   walk.dirs.push({ path: destination, meta: rootMeta, didExist });
   try {
     walk.dir(base, rootTree, 0, undefined);
