@@ -480,13 +480,15 @@ class Puller {
       await this.repo.markCommitPartial(to);
     }
     this.verifiedCommits.add(to);
+    // Loads while the first parts download.
+    if (needed.length >= 2) this.startPool();
 
     const tasks: Array<Promise<void>> = [];
     for (const fb of sb.fallbacks) {
       if (fb.type === ObjectType.File) tasks.push(this.fetchContent(fb.checksum));
       else tasks.push(this.fetchFallbackMetadata(fb.type as ObjectType, fb.checksum));
     }
-    tasks.push(this.applyParts(sb, needed, name));
+    tasks.push(this.applyParts(sb, sbBytes, needed, name));
     await settleAll(tasks);
     if (detached) await atomicWriteObject(this.repo, this.repo.objectPath(to, ObjectType.CommitMeta), detached);
     if (!haveTo) await this.repo.writeMetadata(ObjectType.Commit, sb.commit, to, { fsync: this.o.fsync });
@@ -498,9 +500,14 @@ class Puller {
    * (ostree fetches at most 2 parts at once) while the current one executes, so
    * execution never waits for a download that could have started earlier. A part
    * decoded ahead waits in an unlinked temp file (with the system `xz`), so only
-   * the executing part's payload is in memory. Executed one at a time, in order.
+   * the executing part's payload is in memory. Executed one at a time, in order,
+   * unless the store thread is up (see applyPartsTwoThreads).
    */
-  private async applyParts(sb: Superblock, needed: number[], name: string): Promise<void> {
+  private async applyParts(sb: Superblock, sbBytes: Uint8Array, needed: number[], name: string): Promise<void> {
+    // The store thread's module (started in pullDelta) is a small chunk: wait for it, not for the thread.
+    if (needed.length >= 2) await this.poolLoading?.catch(() => undefined);
+    const pool = this.pool;
+    if (pool && needed.length >= 2) return this.applyPartsTwoThreads(pool, sb, sbBytes, needed, name);
     const decode = (i: number) =>
       this.fetchPart(sb, i).then((bytes) => decodePart(sb, i, bytes.data, { skipChecksum: bytes.inline, tmpDir: this.repo.tmpDir }));
     try {
@@ -510,14 +517,75 @@ class Puller {
         } catch (e) {
           throw new PullError(`Static delta ${name}: ${(e as Error).message}`);
         }
-        this.deltaParts++;
-        this.deltaTotals.fetchedParts++;
-        this.progress.deltaPartsFetched = this.deltaTotals.fetchedParts;
-        this.emit();
+        this.partDone();
       });
     } catch (e) {
       throw e instanceof DeltaError ? new PullError(`Static delta ${name}: ${e.message}`) : e;
     }
+  }
+
+  /**
+   * Parts executed by this thread and the store thread at once, each taking
+   * the next part in order, with downloads two parts ahead of the last one
+   * taken. Parts are independent (each object is in one part; copies and
+   * patches read objects of the FROM commit), and ostree executes them on
+   * worker threads too. Costs one more decompressed payload in memory.
+   */
+  private async applyPartsTwoThreads(pool: StorePool, sb: Superblock, sbBytes: Uint8Array, needed: number[], name: string): Promise<void> {
+    const downloads = new Map<number, Promise<{ data: Uint8Array; inline: boolean }>>();
+    let next = 0;
+    let failed = false;
+    const take = (): { i: number; bytes: Promise<{ data: Uint8Array; inline: boolean }> } | null => {
+      if (failed || next >= needed.length) return null;
+      const k = next++;
+      for (let j = k; j < Math.min(needed.length, k + 3); j++) {
+        if (!downloads.has(j)) {
+          const d = this.fetchPart(sb, needed[j]!);
+          d.catch(() => undefined);
+          downloads.set(j, d);
+        }
+      }
+      const bytes = downloads.get(k)!;
+      downloads.delete(k);
+      return { i: needed[k]!, bytes };
+    };
+    const wrap = (e: unknown) => (e instanceof PullError ? e : new PullError(`Static delta ${name}: ${(e as Error).message}`));
+    const here = async () => {
+      for (let t = take(); t; t = take()) {
+        const got = await t.bytes;
+        try {
+          const fetched = await decodePart(sb, t.i, got.data, { skipChecksum: got.inline, tmpDir: this.repo.tmpDir });
+          await executePrepared(this.repo, fetched.prepare());
+        } catch (e) {
+          throw wrap(e);
+        }
+        this.partDone();
+      }
+    };
+    // Not waiting for the thread to be up: its first part waits in its queue while it loads.
+    const there = async () => {
+      for (let t = take(); t; t = take()) {
+        const got = await t.bytes;
+        try {
+          await pool.applyPart(sbBytes, t.i, got.data, got.inline);
+        } catch (e) {
+          throw wrap(e);
+        }
+        this.partDone();
+      }
+    };
+    const stop = (e: unknown) => {
+      failed = true;
+      throw e;
+    };
+    await settleAll([here().catch(stop), there().catch(stop)]);
+  }
+
+  private partDone(): void {
+    this.deltaParts++;
+    this.deltaTotals.fetchedParts++;
+    this.progress.deltaPartsFetched = this.deltaTotals.fetchedParts;
+    this.emit();
   }
 
   private async haveAll(h: PartHeader): Promise<boolean> {
@@ -743,17 +811,19 @@ class Puller {
    * does not win back. Null until it is loaded, and for other pulls.
    */
   private storePool(): StorePool | null {
-    if (this.pool !== undefined || this.progress.requestedContent < STORE_POOL_AFTER) return this.pool ?? null;
-    if (this.o.storeThread === false || !(this.source instanceof HttpSource) || this.repo.isArchive) {
-      this.pool = null;
-      return null;
-    }
+    if (this.pool === undefined && this.progress.requestedContent >= STORE_POOL_AFTER) this.startPool();
+    return this.pool ?? null;
+  }
+
+  /** Loads the store thread (once), for HTTP pulls into non-archive repos unless `storeThread` is false. */
+  private startPool(): void {
+    if (this.pool !== undefined) return;
     this.pool = null;
+    if (this.o.storeThread === false || !(this.source instanceof HttpSource) || this.repo.isArchive) return;
     const bareUserOnly = Boolean(this.o.bareuseronlyFiles) || this.repo.mode === "bare-user-only";
     this.poolLoading = import("./store-pool.js").then((m) => {
       if (!this.closed) this.pool = m.StorePool.start(this.repo, { fsync: this.o.fsync, bareUserOnly, threads: STORE_THREADS });
     });
-    return null;
   }
 
   /** Stops the store thread (every object handed to it has been stored or has failed by now). */

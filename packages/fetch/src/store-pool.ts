@@ -27,8 +27,11 @@ interface WorkerInput {
   bareUserOnly: boolean;
 }
 
-/** A content object's `.filez`, or a verified metadata object's bytes. */
-type Job = { id: number; checksum: string; filez: ArrayBuffer } | { id: number; checksum: string; metadata: ArrayBuffer; type: ObjectType };
+/** A content object's `.filez`, a verified metadata object's bytes, or a static delta part to apply. */
+type Job =
+  | { id: number; checksum: string; filez: ArrayBuffer }
+  | { id: number; checksum: string; metadata: ArrayBuffer; type: ObjectType }
+  | { id: number; part: ArrayBuffer; index: number; inline: boolean; superblock: ArrayBuffer };
 
 type SerializedError = { name: string; message: string; checksum?: string; objectType?: string; code?: string };
 type Reply = { ready: true } | { id: number; size: number } | { id: number; error: SerializedError };
@@ -118,7 +121,18 @@ export class StorePool {
     await this.post(checksum, bytes, (id, metadata) => ({ id, checksum, metadata, type }));
   }
 
-  private post(checksum: string, bytes: Uint8Array, job: (id: number, bytes: ArrayBuffer) => Job): Promise<number> {
+  /**
+   * Check, decompress and execute part `index` of the delta whose superblock
+   * file is `superblock` (deltas' fetchPart + executePrepared, as on the main
+   * thread). Resolves to the number of objects written.
+   */
+  applyPart(superblock: Uint8Array, index: number, part: Uint8Array, inline: boolean): Promise<number> {
+    const sb = new Uint8Array(superblock.length);
+    sb.set(superblock);
+    return this.post("", part, (id, bytes) => ({ id, part: bytes, index, inline, superblock: sb.buffer }), [sb.buffer]);
+  }
+
+  private post(checksum: string, bytes: Uint8Array, job: (id: number, bytes: ArrayBuffer) => Job, moreTransfers: ArrayBuffer[] = []): Promise<number> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     let slot = this.workers[0]!;
@@ -129,7 +143,7 @@ export class StorePool {
     copy.set(bytes);
     return new Promise((ok, fail) => {
       this.pending.set(id, { ok, fail, slot });
-      slot.worker.postMessage(job(id, copy.buffer), [copy.buffer]);
+      slot.worker.postMessage(job(id, copy.buffer), [copy.buffer, ...moreTransfers]);
     });
   }
 
@@ -183,6 +197,14 @@ async function storeMeta(repo: Repo, input: WorkerInput, job: { checksum: string
   return 0;
 }
 
+/** Objects written. Deltas are loaded on the first part: object pulls never need them. */
+async function applyPart(repo: Repo, job: { part: ArrayBuffer; index: number; inline: boolean; superblock: ArrayBuffer }): Promise<number> {
+  const { executePrepared, fetchPart, readSuperblockBytes } = await import("@ostree-ts/deltas");
+  const sb = readSuperblockBytes(new Uint8Array(job.superblock)).superblock;
+  const fetched = await fetchPart(sb, job.index, new Uint8Array(job.part), { skipChecksum: job.inline, tmpDir: repo.tmpDir });
+  return (await executePrepared(repo, fetched.prepare())).objectsWritten;
+}
+
 async function runWorker(input: WorkerInput, port: NonNullable<typeof parentPort>): Promise<void> {
   const repo = await Repo.open(input.repoPath);
   // One object at a time, in arrival order: the thread's work is the point, not overlap within it.
@@ -190,7 +212,8 @@ async function runWorker(input: WorkerInput, port: NonNullable<typeof parentPort
   port.on("message", (job: Job) => {
     chain = chain.then(async () => {
       try {
-        port.postMessage({ id: job.id, size: "filez" in job ? await storeFilez(repo, input, job.checksum, job.filez) : await storeMeta(repo, input, job) } satisfies Reply);
+        const size = "filez" in job ? await storeFilez(repo, input, job.checksum, job.filez) : "part" in job ? await applyPart(repo, job) : await storeMeta(repo, input, job);
+        port.postMessage({ id: job.id, size } satisfies Reply);
       } catch (e) {
         port.postMessage({ id: job.id, error: serialize(e) } satisfies Reply);
       }

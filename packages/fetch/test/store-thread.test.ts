@@ -105,6 +105,26 @@ describeInterop("content stored by the store thread (CLI-like bundle)", () => {
     }
   });
 
+  test("a delta of several parts is applied by both threads; ostree fsck passes", async () => {
+    // v2: new random content in 6 files of 400 KiB, a delta of 1 MB parts (several parts), and a summary listing it.
+    const tree = join(tmp.path, "tree");
+    for (let i = 0; i < 6; i++) writeFileSync(join(tree, `d${i}`, `new${i}.bin`), randomBytes(400 * 1024));
+    const c2 = ostree(["commit", `--repo=${src}`, "-b", "os2", "--no-xattrs", "-s", "s2", `--parent=${commit}`, tree]).trim();
+    ostree(["static-delta", "generate", `--repo=${src}`, `--from=${commit}`, `--to=${c2}`, "--max-chunk-size=1"]);
+    ostree(["summary", "-u", `--repo=${src}`]);
+    const repo = await clientRepo("delta");
+    await ostreeAsync(["pull", `--repo=${repo.path}`, "origin", "os"]);
+    ostree(["refs", `--repo=${repo.path}`, `--create=origin:os2`, commit]);
+    srv.log.length = 0;
+    const res = await fetchMod.pull(repo, "origin", { refs: ["os2"], requireStaticDeltas: true });
+    expect(res.deltaParts).toBeGreaterThanOrEqual(3);
+    expect(res.storedOnThread).toBeGreaterThan(0);
+    // Everything came in the parts: no object was fetched loose.
+    expect(srv.log.filter((l) => l.path.endsWith(".filez"))).toHaveLength(0);
+    expect(await readRef(repo, { kind: "remote", remote: "origin" }, "os2")).toBe(c2);
+    ostreeFsck(repo.path);
+  });
+
   test("the thread refuses a corrupted object with the main thread's error and stores nothing under its name", async () => {
     const repo = await clientRepo("corrupt");
     const pool = poolMod.StorePool.start(repo, { fsync: false, bareUserOnly: false, threads: 1 });
