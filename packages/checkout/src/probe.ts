@@ -75,8 +75,8 @@ function readFully(fd: number, buf: Buffer, position: number): number {
 
 const objectDirs = new WeakMap<Repo, string>();
 
-/** @internal repo.objectPath for a content object without path.join's normalisation (checksums are validated hex). */
-export function contentPath(repo: Repo, checksum: string): string {
+/** repo.objectPath for a content object without path.join's normalisation (checksums are validated hex). */
+function contentPath(repo: Repo, checksum: string): string {
   let dir = objectDirs.get(repo);
   if (dir === undefined) {
     dir = join(repo.path, "objects");
