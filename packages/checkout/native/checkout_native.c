@@ -1,6 +1,7 @@
 /*
- * The hot loop of a hardlink checkout from a bare-user repo in user mode
- * (`ostree checkout -U [-H]`), in C, on two threads. JavaScript walks the
+ * The hot loop of a hardlink checkout in user mode, in C, on two threads:
+ * from a bare-user repo (`ostree checkout -U [-H]`), or from an archive repo
+ * through its uncompressed-objects-cache (`-U`). JavaScript walks the
  * dirtrees, validates every name and hands over the work; this module only
  * does it. Anything it is not sure about (an object with xattrs, an empty or
  * unreadable file, a symlink target that is not plain ASCII, any failed call)
@@ -13,7 +14,12 @@
  * ~50 ms to start. Here the kernel calls are nearly all that is left, and two
  * threads share the slow ones (mkdir and symlink allocate inodes).
  *
- * Use: start(threads, objectsDir) starts a thread that waits for tasks;
+ * An archive object is linked from the cache only when its `.filez` header
+ * has the one layout checked here (see do_archive_file); a cache miss is
+ * deferred too, and JavaScript unpacks the object into the cache as before.
+ *
+ * Use: start(threads, objectsDir[, cacheDir]) starts a thread that waits for
+ * tasks (with cacheDir, the objects are an archive repo's);
  * push(session, task) queues one task while JavaScript goes on walking the
  * dirtrees, so the walk overlaps the filesystem work; finish(session, cancel)
  * makes the calling thread help with what is left, then joins and reports. A
@@ -70,6 +76,7 @@ typedef struct {
   atomic_int failed; /* errno of the first failed mkdir, 0 if none */
   atomic_int cancel;
   char objects[PATH_MAX];
+  char cache[PATH_MAX]; /* uncompressed-objects-cache of an archive repo; empty for bare-user */
   pthread_t thread;
   int started;
 } session_t;
@@ -108,6 +115,56 @@ static int do_file(const session_t *s, const char *checksum, const char *dest) {
   /* Empty files and files the user could not read are copies, not links. */
   if (st.st_size == 0 || (mode & 0400) == 0) return DEFERRED;
   return link(obj, dest) == 0 ? LINKED : DEFERRED;
+}
+
+/*
+ * An archive object: read its `.filez` header (big-endian u32 length, 4
+ * bytes of padding, then the GVariant `(tuuuusa(ayay))`: size, uid, gid,
+ * mode, rdev, symlink target, xattrs) and accept only the layout without
+ * xattrs: 24 fixed bytes, the target and its NUL, an empty array, and one
+ * framing offset (the end of the target) sized by the header's length.
+ * Anything else (xattrs, non-ASCII targets, odd modes) is JavaScript's.
+ */
+static int do_archive_file(const session_t *s, const char *checksum, const char *dest) {
+  char path[PATH_MAX];
+  if (strlen(checksum) != 64) return DEFERRED;
+  if (snprintf(path, sizeof path, "%s/%.2s/%s.filez", s->objects, checksum, checksum + 2) >= (int)sizeof path) return DEFERRED;
+  /* O_NOFOLLOW: a symlinked object is refused; O_NONBLOCK: a FIFO cannot hang us. */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return DEFERRED;
+  unsigned char h[8 + 24 + TARGET_MAX + 2];
+  struct stat st;
+  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, h, sizeof h) : -1;
+  close(fd);
+  if (n < 8) return DEFERRED;
+  uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+  /* GVariant sizes framing offsets by the container's length. */
+  uint32_t osz = len <= 0xff ? 1 : len <= 0xffff ? 2 : 4;
+  if (len < 24 + 1 + osz || (size_t)n < 8 + (size_t)len) return DEFERRED;
+  const unsigned char *g = h + 8;
+  uint32_t end = 0;
+  for (uint32_t i = 0; i < osz; i++) end |= (uint32_t)g[len - osz + i] << (8 * i);
+  /* The target's NUL ends right where the (empty) xattr array and the offset begin. */
+  if (end != len - osz || g[end - 1] != 0) return DEFERRED;
+  const char *target = (const char *)g + 24;
+  size_t tlen = end - 25;
+  for (size_t i = 0; i < tlen; i++) {
+    unsigned char c = (unsigned char)target[i];
+    if (c == 0 || c >= 0x80) return DEFERRED;
+  }
+  uint32_t mode = (uint32_t)g[16] << 24 | (uint32_t)g[17] << 16 | (uint32_t)g[18] << 8 | g[19];
+  if ((mode & ~(uint32_t)(S_IFMT | 07777)) != 0) return DEFERRED;
+  if ((mode & S_IFMT) == S_IFLNK) {
+    if (tlen == 0) return DEFERRED;
+    return symlink(target, dest) == 0 ? SYMLINKED : DEFERRED;
+  }
+  if ((mode & S_IFMT) != S_IFREG || tlen != 0) return DEFERRED;
+  uint64_t size = 0;
+  for (int i = 0; i < 8; i++) size = size << 8 | g[i];
+  /* Empty files and files the user could not read are copies; sizes JavaScript cannot hold are its to refuse. */
+  if (size == 0 || size > ((uint64_t)1 << 53) - 1 || (mode & 0400) == 0) return DEFERRED;
+  if (snprintf(path, sizeof path, "%s/%.2s/%s.file", s->cache, checksum, checksum + 2) >= (int)sizeof path) return DEFERRED;
+  return link(path, dest) == 0 ? LINKED : DEFERRED;
 }
 
 /* Room for one more element in a growing array; false (and s->oom set) when there is none. Under the lock. */
@@ -168,7 +225,7 @@ static int run_task(session_t *s, size_t index, const task_t *t) {
     }
     const char *dest = p;
     p += strlen(p) + 1;
-    switch (do_file(s, a, dest)) {
+    switch (s->cache[0] ? do_archive_file(s, a, dest) : do_file(s, a, dest)) {
       case LINKED:
         atomic_fetch_add_explicit(&s->linked, 1, memory_order_relaxed);
         break;
@@ -262,19 +319,25 @@ static session_t *session_of(napi_env env, napi_value v) {
   return s;
 }
 
-/* start(threads: number, objectsDir: string): session. threads > 1 starts the helper thread. */
+/*
+ * start(threads: number, objectsDir: string, cacheDir?: string): session.
+ * threads > 1 starts the helper thread; cacheDir: the objects are an archive
+ * repo's, linked from this uncompressed-objects-cache.
+ */
 static napi_value start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result;
+  size_t argc = 3;
+  napi_value argv[3], result;
+  napi_valuetype cacheType = napi_undefined;
   int32_t threads = 1;
-  size_t len;
+  size_t len, cacheLen = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, argv[0], &threads) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "checkout_native.start(threads, objectsDir)");
+      napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok || (argc > 2 && napi_typeof(env, argv[2], &cacheType) != napi_ok) ||
+      (cacheType != napi_undefined && (cacheType != napi_string || napi_get_value_string_utf8(env, argv[2], NULL, 0, &cacheLen) != napi_ok || cacheLen == 0))) {
+    napi_throw_type_error(env, NULL, "checkout_native.start(threads, objectsDir, cacheDir?)");
     return NULL;
   }
-  if (len >= PATH_MAX - 80) {
-    napi_throw_range_error(env, NULL, "checkout_native: objects directory path too long");
+  if (len >= PATH_MAX - 80 || cacheLen >= PATH_MAX - 80) {
+    napi_throw_range_error(env, NULL, "checkout_native: repository path too long");
     return NULL;
   }
   session_t *s = calloc(1, sizeof *s);
@@ -283,6 +346,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_get_value_string_utf8(env, argv[1], s->objects, sizeof s->objects, &len);
+  if (cacheType == napi_string) napi_get_value_string_utf8(env, argv[2], s->cache, sizeof s->cache, &cacheLen);
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->more, NULL);
   atomic_init(&s->linked, 0);

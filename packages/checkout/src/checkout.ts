@@ -225,12 +225,15 @@ function parallelEligible(o: CheckoutOptions, overwrite: OverwriteMode): boolean
 }
 
 /**
- * Checkouts the C addon can do (native.ts): bare-user objects hardlinked in
- * user mode into a fresh tree, nothing decided per path by the caller.
+ * Checkouts the C addon can do (native.ts): in user mode into a fresh tree,
+ * nothing decided per path by the caller, bare-user objects hardlinked or
+ * archive objects linked from the uncompressed cache (with
+ * requireHardlinks an archive checkout fails on its first file: the walk's
+ * business).
  */
 function nativeEligible(ctx: Ctx): boolean {
   return (
-    ctx.repo.mode === "bare-user" &&
+    (ctx.repo.mode === "bare-user" || (ctx.repo.isArchive && ctx.cache && !ctx.requireHardlinks)) &&
     ctx.user &&
     !ctx.forceCopy &&
     ctx.overwrite === "none" &&

@@ -7,9 +7,11 @@ import { errnoError } from "./errors.js";
 import { checkUniqueNames } from "./tree.js";
 
 /*
- * A hardlink checkout from a bare-user repo in user mode (`-U`, with or
- * without `-H`) through the optional C addon in native/ (built by node-gyp at
- * install; README "Performance" says why). This side walks the dirtrees, with
+ * A hardlink checkout in user mode through the optional C addon in native/
+ * (built by node-gyp at install; README "Performance" says why): from a
+ * bare-user repo (`-U`, with or without `-H`), or from an archive repo
+ * through its uncompressed-objects-cache (`-U`; a cache miss is deferred and
+ * the walk's checkoutFile fills the cache as it always does). This side walks the dirtrees, with
  * the same name checks as the JavaScript walk, makes the directories of the
  * top levels itself, and hands each subtree to the addon as soon as it is
  * read, so the walk overlaps the filesystem work; the addon makes the
@@ -26,7 +28,8 @@ interface Session {
 }
 
 interface Addon {
-  start(threads: number, objectsDir: string): Session;
+  /** With `cacheDir` the objects are an archive repo's, linked from that uncompressed-objects-cache. */
+  start(threads: number, objectsDir: string, cacheDir?: string): Session;
   /** false once a mkdir has failed: the rest would be wasted. */
   push(session: Session, task: string): boolean;
   /** `deferred`: (checksum, destination) pairs, in the order pushed; `unfinished`: tasks (by push order) whose directories are left to finishDir. */
@@ -164,7 +167,7 @@ export async function checkoutNative(ctx: Ctx, options: CheckoutOptions, destina
   const didExist = makeDirSync(ctx, destination, rootTree, rootMeta, "/", true);
   if (didExist === undefined) return true;
   const threads = options.threads ?? Math.min(2, availableParallelism());
-  const session = native.start(threads, join(ctx.repo.path, "objects"));
+  const session = native.start(threads, join(ctx.repo.path, "objects"), ctx.cache ? join(ctx.repo.path, "uncompressed-objects-cache") : undefined);
   const base = normalizedDir(destination);
   const walk = new Walk(ctx, native, session, base);
   walk.dirs.push({ path: destination, meta: rootMeta, didExist });

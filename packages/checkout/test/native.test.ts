@@ -1,15 +1,17 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
 import { encodeCommit, encodeDirMeta, encodeDirTree, ObjectType, Repo, setRef, type DirTree, type FileMeta } from "@ostree-ts/objstore";
-import { checkout, type CheckoutOptions, type CheckoutStats } from "../src/index.js";
+import { checkout, walk, type CheckoutOptions, type CheckoutStats } from "../src/index.js";
 import { loadAddon } from "../src/native.js";
 import { makeRichTree, optionsFromFlags, snapshot } from "./helpers.js";
 
 /*
- * The C addon (native/) does bare-user `-U` hardlink checkouts; everything it
- * leaves goes through the JavaScript walk. Both paths must give ostree's tree
+ * The C addon (native/) does bare-user `-U` hardlink checkouts and archive
+ * `-U` checkouts through the uncompressed cache; everything it leaves goes
+ * through the JavaScript walk. Both paths must give ostree's tree
  * and ostree's errors.
  */
 
@@ -144,5 +146,87 @@ describe("native checkout failures", () => {
     mkdirSync(obj);
     expect(await sameFailure(repo, "objdir")).toMatch(/is a directory/);
     expect(existsSync(join(tmp.path, "objdir-true", "d0/d1/d2/d3/d4/d5/f"))).toBe(false);
+  });
+});
+
+/** `cp -a`: a repo (and its uncompressed cache) to check out from without touching the original. */
+function copyRepo(from: string, to: string): string {
+  execFileSync("cp", ["-a", from, to]);
+  return to;
+}
+
+describeInterop("native archive -U checkout through the uncompressed cache matches ostree and the JavaScript walk", () => {
+  const tmp = tempDir("ostree-ts-native-archive-");
+  let n = 0;
+  const fresh = () => join(tmp.path, `co-${n++}`);
+  const repoPath = join(tmp.path, "repo");
+
+  beforeAll(() => {
+    makeRichTree(tmp.path);
+    makeWideTree(join(tmp.path, "wide"));
+    ostree(["init", `--repo=${repoPath}`, "--mode=archive"]);
+    ostree(["commit", `--repo=${repoPath}`, "-b", "rich", "-s", "rich", join(tmp.path, "rich")]);
+    ostree(["commit", `--repo=${repoPath}`, "-b", "wide", "-s", "wide", join(tmp.path, "wide")]);
+  }, 60_000);
+  afterAll(() => tmp.cleanup());
+
+  /** How the cache is filled (by ostree) before the checkout under test. */
+  const warmers: Record<string, (repo: string, ref: string) => void> = {
+    cold: () => {},
+    warm: (repo, ref) => ostree(["checkout", `--repo=${repo}`, "-U", ref, fresh()]),
+    partial: (repo, ref) => ostree(["checkout", `--repo=${repo}`, "-U", `--subpath=${ref === "rich" ? "/a" : "/a0"}`, ref, fresh()]),
+  };
+
+  for (const ref of ["rich", "wide"]) {
+    for (const [state, warm] of Object.entries(warmers)) {
+      it(`${ref} -U, ${state} cache`, async () => {
+        const theirRepo = copyRepo(repoPath, `${fresh()}-repo`);
+        warm(theirRepo, ref);
+        const theirs = fresh();
+        ostree(["checkout", `--repo=${theirRepo}`, "-U", ref, theirs]);
+        const expected = snapshot(theirs, theirRepo);
+        const expectedCache = snapshot(join(theirRepo, "uncompressed-objects-cache"), theirRepo);
+        const results = [];
+        for (const extra of [{ native: false, threads: 1 }, { threads: 1 }, { threads: 2 }] as CheckoutOptions[]) {
+          const ourRepo = copyRepo(repoPath, `${fresh()}-repo`);
+          warm(ourRepo, ref);
+          const ours = fresh();
+          const s = await checkout(await Repo.open(ourRepo), ref, ours, { ...optionsFromFlags(["-U"]), ...extra });
+          expect(snapshot(ours, ourRepo), JSON.stringify(extra)).toEqual(expected);
+          expect(snapshot(join(ourRepo, "uncompressed-objects-cache"), ourRepo), JSON.stringify(extra)).toEqual(expectedCache);
+          results.push(s);
+        }
+        expect(stats(results[1]!)).toEqual(stats(results[0]!));
+        expect(stats(results[2]!)).toEqual(stats(results[0]!));
+        expect(results[2]!.threads).toBe(2);
+        expect(results[1]!.threads).toBe(1);
+      });
+    }
+  }
+
+  it("the addon links cached regular files and makes ASCII symlinks, and leaves the rest to the walk", async () => {
+    const native = loadAddon()!;
+    const repo = await Repo.open(copyRepo(repoPath, `${fresh()}-repo`));
+    // Half the cache: the subpath /a of rich.
+    warmers.partial!(repo.path, "rich");
+    const tree = new Map<string, string>();
+    for await (const e of walk(repo, "rich", { recursive: true })) if (e.type !== "dir") tree.set(e.path, e.checksum);
+    const dest = fresh();
+    mkdirSync(dest);
+    const names = ["/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/leaf", "/hello.txt", "/rel-link", "/abs-link", "/xattr-file", "/empty1", "/noread", "/suid"];
+    const task = names.flatMap((p, i) => ["f", tree.get(p)!, join(dest, String(i))]);
+    const session = native.start(1, join(repo.path, "objects"), join(repo.path, "uncompressed-objects-cache"));
+    native.push(session, [...task, ""].join("\0"));
+    const r = native.finish(session, false);
+    // The leaf is in the cache; hello.txt and suid are not yet; xattrs, empty and unreadable files are the walk's.
+    expect({ linked: r.linked, symlinked: r.symlinked, errno: r.errno }).toEqual({ linked: 1, symlinked: 2, errno: 0 });
+    expect(r.deferred.filter((_, i) => i % 2 === 1).map((d) => names[Number(d.slice(dest.length + 1))])).toEqual([
+      "/hello.txt",
+      "/xattr-file",
+      "/empty1",
+      "/noread",
+      "/suid",
+    ]);
+    expect(readlinkSync(join(dest, "2"))).toBe("hello.txt");
   });
 });
