@@ -98,6 +98,10 @@ const DEEP = {
   "@ostree-ts/gvariant": exportMap(join(root, "../../packages/gvariant/src/index.ts")),
   // checkout's index also re-exports diff and walk, which bring objstore's traverse and prune.
   "@ostree-ts/checkout": exportMap(join(root, "../../packages/checkout/src/index.ts")),
+  // deltas' index brings the generator (bsdiff, suffix arrays, rollsum), which a pull never runs;
+  // fetch's brings finders and metalink, which `pull` loads only when it needs them.
+  "@ostree-ts/deltas": exportMap(join(root, "../../packages/deltas/src/index.ts")),
+  "@ostree-ts/fetch": exportMap(join(root, "../../packages/fetch/src/index.ts")),
 };
 
 const deepImports = {

@@ -199,7 +199,9 @@ async function storeMeta(repo: Repo, input: WorkerInput, job: { checksum: string
 
 /** Objects written. Deltas are loaded on the first part: object pulls never need them. */
 async function applyPart(repo: Repo, job: { part: ArrayBuffer; index: number; inline: boolean; superblock: ArrayBuffer }): Promise<number> {
-  const { executePrepared, fetchPart, readSuperblockBytes } = await import("@ostree-ts/deltas");
+  // One import per declaring file, so the CLI bundle loads apply.ts and superblock.ts, not the generator.
+  const { executePrepared, fetchPart } = await import("@ostree-ts/deltas");
+  const { readSuperblockBytes } = await import("@ostree-ts/deltas");
   const sb = readSuperblockBytes(new Uint8Array(job.superblock)).superblock;
   const fetched = await fetchPart(sb, job.index, new Uint8Array(job.part), { skipChecksum: job.inline, tmpDir: repo.tmpDir });
   return (await executePrepared(repo, fetched.prepare())).objectsWritten;

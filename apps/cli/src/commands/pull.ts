@@ -36,23 +36,24 @@ export async function runWithProgress(
   run: (o: Partial<PullOptions>) => Promise<PullResult>,
   finalLine?: (r: PullResult) => string | null,
 ): Promise<void> {
-  const fetch = await import("@ostree-ts/fetch");
+  // Destructured so the bundle loads progress.ts alone (build.mjs deep imports), not fetch's index.
+  const { TtyProgressBar, formatFinalStatus, formatSize } = await import("@ostree-ts/fetch");
   const json = Boolean(inv.opts.json);
   const tty = process.stdout.isTTY && !json;
   // The pull spaces its events by --update-frequency, so the bar draws each one.
-  const bar = tty ? new fetch.TtyProgressBar(process.stdout, 0) : null;
+  const bar = tty ? new TtyProgressBar(process.stdout, 0) : null;
   const updateFrequency = inv.opts["update-frequency"] as number | undefined;
   const result = await run({ onProgress: bar ? (p) => bar.update(p) : undefined, updateFrequency });
   if (result.dryRun && !json) {
     // ostree's dry-run console callback: what the chosen deltas would fetch, and nothing else.
     const t = result.deltaTotals;
-    inv.out.print(`Delta update: ${t.fetchedParts}/${t.parts} parts, ${fetch.formatSize(t.fetchedSize)}/${fetch.formatSize(t.size)}, ${fetch.formatSize(t.usize)} total uncompressed\n`);
+    inv.out.print(`Delta update: ${t.fetchedParts}/${t.parts} parts, ${formatSize(t.fetchedSize)}/${formatSize(t.size)}, ${formatSize(t.usize)} total uncompressed\n`);
     return;
   }
   const line = finalLine
     ? finalLine(result)
     : result.progress.bytesTransferred > 0
-      ? fetch.formatFinalStatus(result.progress, result.deltaParts, result.dryRun)
+      ? formatFinalStatus(result.progress, result.deltaParts, result.dryRun)
       : null;
   if (json) {
     inv.out.print(
@@ -82,7 +83,8 @@ const pull: CommandModule = {
   async run(inv) {
     const repo = inv.repo as Repo;
     if (inv.args.length < 1) throw new UsageError("REMOTE must be specified");
-    const fetch = await import("@ostree-ts/fetch");
+    // pull.ts and what it imports, not finders and the rest of fetch's index (build.mjs deep imports).
+    const { pull: pullRemote } = await import("@ostree-ts/fetch");
     let [remote, ...refs] = inv.args as [string, ...string[]];
     // `ostree pull REMOTE:REF` form.
     const colon = remote.indexOf(":");
@@ -97,7 +99,7 @@ const pull: CommandModule = {
     });
     const timeout = inv.opts.timeout as number | undefined;
     await runWithProgress(inv, (extra) =>
-      fetch.pull(repo, remote, {
+      pullRemote(repo, remote, {
         ...extra,
         refs,
         mirror: Boolean(inv.opts.mirror),
