@@ -191,10 +191,15 @@ export async function checkoutNative(ctx: Ctx, options: CheckoutOptions, destina
     const slash = dest.lastIndexOf("/");
     const dir = slash < 0 ? "." : dest.slice(0, slash) || "/";
     const p = checkoutFile(ctx, dir, dest.slice(slash + 1), deferred[i]!, walk.rel(dest));
-    if (p) {
-      p.catch(() => {});
-      pending.push(p);
+    if (!p) continue;
+    if (!ctx.pool) {
+      await p;
+      continue;
     }
+    p.catch(() => {});
+    pending.push(p);
+    // A cold archive cache defers every file: at most the pool's worth of payloads in memory, as in the walk.
+    if (ctx.pool.full) await ctx.pool.room();
   }
   await Promise.all(pending);
   // Reverse pre-order: every directory after all of its descendants.
