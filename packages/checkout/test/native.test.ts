@@ -45,19 +45,22 @@ it("the addon is built at install and loads", () => {
   expect(loadAddon()).toBeDefined();
 });
 
+/** Commits of the rich and the wide tree (refs `rich`, `wide`) by real ostree into a new repo of `mode`. */
+function richAndWideRepo(dir: string, repoPath: string, mode: string): void {
+  makeRichTree(dir);
+  makeWideTree(join(dir, "wide"));
+  ostree(["init", `--repo=${repoPath}`, `--mode=${mode}`]);
+  ostree(["commit", `--repo=${repoPath}`, "-b", "rich", "-s", "rich", join(dir, "rich")]);
+  ostree(["commit", `--repo=${repoPath}`, "-b", "wide", "-s", "wide", join(dir, "wide")]);
+}
+
 describeInterop("native bare-user checkout matches ostree and the JavaScript walk", () => {
   const tmp = tempDir("ostree-ts-native-");
   let n = 0;
   const fresh = () => join(tmp.path, `co-${n++}`);
   const repoPath = join(tmp.path, "repo");
 
-  beforeAll(() => {
-    makeRichTree(tmp.path);
-    makeWideTree(join(tmp.path, "wide"));
-    ostree(["init", `--repo=${repoPath}`, "--mode=bare-user"]);
-    ostree(["commit", `--repo=${repoPath}`, "-b", "rich", "-s", "rich", join(tmp.path, "rich")]);
-    ostree(["commit", `--repo=${repoPath}`, "-b", "wide", "-s", "wide", join(tmp.path, "wide")]);
-  }, 60_000);
+  beforeAll(() => richAndWideRepo(tmp.path, repoPath, "bare-user"), 60_000);
   afterAll(() => tmp.cleanup());
 
   for (const ref of ["rich", "wide"]) {
@@ -161,13 +164,7 @@ describeInterop("native archive -U checkout through the uncompressed cache match
   const fresh = () => join(tmp.path, `co-${n++}`);
   const repoPath = join(tmp.path, "repo");
 
-  beforeAll(() => {
-    makeRichTree(tmp.path);
-    makeWideTree(join(tmp.path, "wide"));
-    ostree(["init", `--repo=${repoPath}`, "--mode=archive"]);
-    ostree(["commit", `--repo=${repoPath}`, "-b", "rich", "-s", "rich", join(tmp.path, "rich")]);
-    ostree(["commit", `--repo=${repoPath}`, "-b", "wide", "-s", "wide", join(tmp.path, "wide")]);
-  }, 60_000);
+  beforeAll(() => richAndWideRepo(tmp.path, repoPath, "archive"), 60_000);
   afterAll(() => tmp.cleanup());
 
   /** How the cache is filled (by ostree) before the checkout under test. */
