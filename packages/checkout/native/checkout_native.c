@@ -84,16 +84,33 @@ typedef struct {
 /* Symlink objects longer than this are left to JavaScript (PATH_MAX is 4096 with its NUL). */
 #define TARGET_MAX 4096
 
+static uint32_t be32(const unsigned char *b) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* A symlink target without NUL or bytes JavaScript would decode as UTF-8 first (those are its business). */
+static int plain_ascii(const char *target, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)target[i];
+    if (c == 0 || c >= 0x80) return 0;
+  }
+  return 1;
+}
+
+/* DIR/XX/YYYY….SUFFIX for a 64-character checksum; false when it is not one or the path does not fit. */
+static int object_path(char *out, const char *dir, const char *checksum, const char *suffix) {
+  return strlen(checksum) == 64 && snprintf(out, PATH_MAX, "%s/%.2s/%s%s", dir, checksum, checksum + 2, suffix) < PATH_MAX;
+}
+
 static int do_file(const session_t *s, const char *checksum, const char *dest) {
   char obj[PATH_MAX];
-  if (strlen(checksum) != 64) return DEFERRED;
-  if (snprintf(obj, sizeof obj, "%s/%.2s/%s.file", s->objects, checksum, checksum + 2) >= (int)sizeof obj) return DEFERRED;
+  if (!object_path(obj, s->objects, checksum, ".file")) return DEFERRED;
   struct stat st;
   if (lstat(obj, &st) != 0 || !S_ISREG(st.st_mode)) return DEFERRED;
   unsigned char meta[64];
   /* (uuua(ayay)) with no xattrs is exactly 12 bytes: uid, gid, mode, big-endian. */
   if (lgetxattr(obj, "user.ostreemeta", meta, sizeof meta) != 12) return DEFERRED;
-  uint32_t mode = (uint32_t)meta[8] << 24 | (uint32_t)meta[9] << 16 | (uint32_t)meta[10] << 8 | meta[11];
+  uint32_t mode = be32(meta + 8);
   if ((mode & ~(uint32_t)(S_IFMT | 07777)) != 0) return DEFERRED;
   if ((mode & S_IFMT) == S_IFLNK) {
     /* The object holds the target and a NUL. */
@@ -103,12 +120,7 @@ static int do_file(const session_t *s, const char *checksum, const char *dest) {
     if (fd < 0) return DEFERRED;
     ssize_t n = read(fd, target, (size_t)st.st_size + 1);
     close(fd);
-    if (n != st.st_size || target[n - 1] != 0) return DEFERRED;
-    for (ssize_t i = 0; i < n - 1; i++) {
-      unsigned char c = (unsigned char)target[i];
-      /* NUL inside, or bytes JavaScript would decode as UTF-8 first: its business. */
-      if (c == 0 || c >= 0x80) return DEFERRED;
-    }
+    if (n != st.st_size || target[n - 1] != 0 || !plain_ascii(target, (size_t)n - 1)) return DEFERRED;
     return symlink(target, dest) == 0 ? SYMLINKED : DEFERRED;
   }
   if ((mode & S_IFMT) != S_IFREG) return DEFERRED;
@@ -127,8 +139,7 @@ static int do_file(const session_t *s, const char *checksum, const char *dest) {
  */
 static int do_archive_file(const session_t *s, const char *checksum, const char *dest) {
   char path[PATH_MAX];
-  if (strlen(checksum) != 64) return DEFERRED;
-  if (snprintf(path, sizeof path, "%s/%.2s/%s.filez", s->objects, checksum, checksum + 2) >= (int)sizeof path) return DEFERRED;
+  if (!object_path(path, s->objects, checksum, ".filez")) return DEFERRED;
   /* O_NOFOLLOW: a symlinked object is refused; O_NONBLOCK: a FIFO cannot hang us. */
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return DEFERRED;
@@ -137,7 +148,7 @@ static int do_archive_file(const session_t *s, const char *checksum, const char 
   ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, h, sizeof h) : -1;
   close(fd);
   if (n < 8) return DEFERRED;
-  uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+  uint32_t len = be32(h);
   /* GVariant sizes framing offsets by the container's length. */
   uint32_t osz = len <= 0xff ? 1 : len <= 0xffff ? 2 : 4;
   if (len < 24 + 1 + osz || (size_t)n < 8 + (size_t)len) return DEFERRED;
@@ -148,11 +159,8 @@ static int do_archive_file(const session_t *s, const char *checksum, const char 
   if (end != len - osz || g[end - 1] != 0) return DEFERRED;
   const char *target = (const char *)g + 24;
   size_t tlen = end - 25;
-  for (size_t i = 0; i < tlen; i++) {
-    unsigned char c = (unsigned char)target[i];
-    if (c == 0 || c >= 0x80) return DEFERRED;
-  }
-  uint32_t mode = (uint32_t)g[16] << 24 | (uint32_t)g[17] << 16 | (uint32_t)g[18] << 8 | g[19];
+  if (!plain_ascii(target, tlen)) return DEFERRED;
+  uint32_t mode = be32(g + 16);
   if ((mode & ~(uint32_t)(S_IFMT | 07777)) != 0) return DEFERRED;
   if ((mode & S_IFMT) == S_IFLNK) {
     if (tlen == 0) return DEFERRED;
@@ -163,7 +171,7 @@ static int do_archive_file(const session_t *s, const char *checksum, const char 
   for (int i = 0; i < 8; i++) size = size << 8 | g[i];
   /* Empty files and files the user could not read are copies; sizes JavaScript cannot hold are its to refuse. */
   if (size == 0 || size > ((uint64_t)1 << 53) - 1 || (mode & 0400) == 0) return DEFERRED;
-  if (snprintf(path, sizeof path, "%s/%.2s/%s.file", s->cache, checksum, checksum + 2) >= (int)sizeof path) return DEFERRED;
+  if (!object_path(path, s->cache, checksum, ".file")) return DEFERRED;
   return link(path, dest) == 0 ? LINKED : DEFERRED;
 }
 
@@ -481,7 +489,7 @@ static napi_value read_dirtree(napi_env env, napi_callback_info info) {
   double got = -1;
   int fd = -1;
   struct stat st;
-  if (len == 64 && snprintf(path, sizeof path, "%s/%.2s/%s.dirtree", s->objects, checksum, checksum + 2) < (int)sizeof path &&
+  if (len == 64 && object_path(path, s->objects, checksum, ".dirtree") &&
       (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
     if ((size_t)st.st_size > cap) {
       got = (double)st.st_size;
