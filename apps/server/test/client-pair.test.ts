@@ -4,7 +4,7 @@ import { createServer, request, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, makeGnupgKey, tempDir, type GnupgKey } from "@ostree-ts/interop";
+import { describeInterop, listenOnLoopback, makeGnupgKey, tempDir, type GnupgKey } from "@ostree-ts/interop";
 import { decodeSummarySig, Ed25519Engine, importRemoteKeys, Keyring, verifySummaryData } from "@ostree-ts/gpg";
 import { listRefs, Repo } from "@ostree-ts/objstore";
 import { parseSummary, pull, Remotes, SUMMARY_PAIR_ATTEMPTS, SUMMARY_PAIR_HEADER, SummaryPairError } from "@ostree-ts/fetch";
@@ -45,17 +45,11 @@ async function reconnectingProxy(upstream: string) {
     };
     forward().catch((e: Error) => res.destroy(e));
   });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ...(await listenOnLoopback(server)),
     log,
     hooks,
     summaryRequests: () => log.filter((l) => l.path === "/summary" || l.path === "/summary.sig"),
-    close: () =>
-      new Promise<void>((ok) => {
-        server.close(() => ok());
-        server.closeAllConnections();
-      }),
   };
 }
 

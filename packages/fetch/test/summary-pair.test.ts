@@ -1,10 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join, normalize } from "node:path";
 import { importRemoteKeys } from "@ostree-ts/gpg";
-import { describeInterop, makeGnupgKey, ostree, tempDir, type GnupgKey } from "@ostree-ts/interop";
+import { describeInterop, listenOnLoopback, makeGnupgKey, ostree, tempDir, type GnupgKey } from "@ostree-ts/interop";
 import { listRefs, Repo } from "@ostree-ts/objstore";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { pull, Remotes } from "../src/index.js";
@@ -34,15 +33,9 @@ async function strictStaticServer(root: string, etags: boolean): Promise<{ url: 
     if (etags && req.headers["if-match"] && req.headers["if-match"] !== etag) return answer(412);
     answer(200, readFileSync(join(root, normalize(path))), etags ? { etag } : {});
   });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ...(await listenOnLoopback(server)),
     log,
-    close: () =>
-      new Promise<void>((ok) => {
-        server.close(() => ok());
-        server.closeAllConnections();
-      }),
   };
 }
 

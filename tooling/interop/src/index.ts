@@ -1,5 +1,7 @@
 import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe } from "vitest";
@@ -79,6 +81,19 @@ export async function ostreeAsync(args: string[], opts: { timeoutMs?: number } =
   const r = await runOstreeAsync(args, opts);
   if (r.status !== 0) throw new Error(`ostree ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
+}
+
+/** Start a test HTTP server on 127.0.0.1 (any free port); `close` also drops kept-alive connections. */
+export async function listenOnLoopback(server: Server): Promise<{ url: string; close: () => Promise<void> }> {
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 /** Poll `cond` until it holds; throws naming `what` after `ms`. */
