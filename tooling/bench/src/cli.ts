@@ -4,6 +4,7 @@ import { cacheDir, writeJsonAtomic } from "@ostree-ts/test-images";
 import { runBench, type BenchResults } from "./harness.js";
 import { NOT_IMPLEMENTED_RE } from "./measure.js";
 import type { InputSource } from "./inputs.js";
+import { MergeError, mergeResults, type MergedRun } from "./merge.js";
 import { OPS } from "./ops.js";
 import { benchmarksMarkdown, deltaRows, deltaSvg } from "./report.js";
 
@@ -21,7 +22,11 @@ options:
   --no-lower-bounds    skip the xz/zstd/changed-bytes reference sizes
   --no-report          write only <out>/results.json, not BENCHMARKS.md and the SVG
   --report-only        rewrite BENCHMARKS.md and the SVG from <out>/results.json without measuring
+  --merge              put the measured rows in place of the same rows of <out>/results.json (same
+                       inputs) and report all of them, each row with its own repetition count
 `;
+
+type SavedResults = BenchResults & { invocation?: string; merged?: MergedRun[] };
 
 export async function main(argv: string[], rootDir: string): Promise<number> {
   const a = new Map<string, string>();
@@ -39,7 +44,7 @@ export async function main(argv: string[], rootDir: string): Promise<number> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const outDir = resolve(a.get("--out") ?? join(rootDir, "bench-out"));
   if (flags.has("--report-only")) {
-    const res = JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as BenchResults & { invocation?: string };
+    const res = JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as SavedResults;
     writeReports(res, rootDir, res.invocation ?? "pnpm bench", log);
     return 0;
   }
@@ -71,13 +76,23 @@ export async function main(argv: string[], rootDir: string): Promise<number> {
   });
   const invocation = `pnpm bench ${argv.join(" ")}`.trim();
   mkdirSync(outDir, { recursive: true });
-  writeJsonAtomic(join(outDir, "results.json"), { ...res, invocation });
-  log(`wrote ${join(outDir, "results.json")}`);
+  const resultsPath = join(outDir, "results.json");
+  if (flags.has("--merge")) {
+    if (!existsSync(resultsPath)) throw new MergeError(`--merge: no earlier results in ${resultsPath}`);
+    const base = JSON.parse(readFileSync(resultsPath, "utf8")) as SavedResults;
+    const merged = { ...mergeResults(base, res, invocation), invocation: base.invocation ?? "pnpm bench" };
+    writeJsonAtomic(resultsPath, merged);
+    log(`merged ${res.ops.map((op) => op.id).join(", ")} into ${resultsPath}`);
+    if (!flags.has("--no-report")) writeReports(merged, rootDir, merged.invocation, log);
+    return 0;
+  }
+  writeJsonAtomic(resultsPath, { ...res, invocation });
+  log(`wrote ${resultsPath}`);
   if (!flags.has("--no-report")) writeReports(res, rootDir, invocation, log);
   return 0;
 }
 
-function writeReports(res: BenchResults, rootDir: string, invocation: string, log: (s: string) => void): void {
+function writeReports(res: SavedResults, rootDir: string, invocation: string, log: (s: string) => void): void {
   // Results saved by an older harness may hold errors that today's NOT_IMPLEMENTED_RE recognises.
   for (const op of res.ops) {
     const t = op.results["ostree-ts"];

@@ -35,6 +35,8 @@ export interface OpResult {
   results: Record<ToolName, ToolResult>;
   ratio: { wall?: number; cpu?: number; maxRss?: number };
   deltaPair?: [number, number];
+  /** Repetitions of this row when it differs from the run's (a row re-measured with --merge). */
+  reps?: number;
 }
 
 export interface BenchResults {

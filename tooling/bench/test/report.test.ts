@@ -4,6 +4,7 @@ import { parseTimeOutput } from "../src/measure.js";
 import { benchmarksMarkdown, deltaRows, deltaSvg, resultsTable, shortenPaths } from "../src/report.js";
 import { fmtBytes, fmtRatio, fmtSeconds, markdownTable, median, ratio } from "../src/stats.js";
 import { deltaDir, mbase64 } from "../src/inputs.js";
+import { MergeError, mergeResults } from "../src/merge.js";
 
 describe("stats", () => {
   it("median of odd and even lists, unsorted input", () => {
@@ -135,5 +136,41 @@ describe("shortenPaths", () => {
       "commit --repo=$W/repo --tree=dir=$IMAGES/os-v1-ostree",
     );
     expect(shortenPaths("fsck --repo=/a/b/bench-out/inputs/archive")).toBe("fsck --repo=$IN/archive");
+  });
+});
+
+describe("--merge", () => {
+  const fresh: BenchResults = {
+    ...results,
+    date: "2025-01-02T00:00:00.000Z",
+    reps: 5,
+    machine: { ...results.machine, loadAverage: [0.4, 1.2] },
+    ops: [op("fsck", { median: sample(2, 1.5, 20480) }, { median: sample(1, 1, 20480) })],
+  };
+  it("replaces rows of the same id, keeps the others and the order, and records each row's repetitions", () => {
+    const m = mergeResults({ ...results }, fresh, "pnpm bench --only fsck --reps 5 --merge");
+    expect(m.ops.map((o) => [o.id, o.reps])).toEqual([["fsck", 5], ["pull", 3], ["delta", 3], ["http", 3]]);
+    expect(m.ops[0]?.ratio.wall).toBe(0.5);
+    expect(m.date).toBe(results.date);
+    expect(m.merged).toEqual([{ invocation: "pnpm bench --only fsck --reps 5 --merge", date: fresh.date, reps: 5, loadAverage: [0.4, 1.2], ids: ["fsck"] }]);
+    const t = resultsTable(m);
+    expect(t.split("\n")[0]).toMatch(/^\| operation \| reps \| wall ostree \|/);
+    expect(t.split("\n").find((l) => l.startsWith("| fsck"))).toMatch(/^\| fsck \| 5 \| 2.00 s \| 1.00 s \| 0.50× \|/);
+    expect(t.split("\n").find((l) => l.startsWith("| pull"))).toMatch(/^\| pull \| 3 \|/);
+    const md = benchmarksMarkdown(m, { svgPath: "x.svg", invocation: "pnpm bench --reps 3" });
+    expect(md).toContain("Rows `fsck` were measured again afterwards by `pnpm bench --only fsck --reps 5 --merge` (2025-01-02T00:00:00.000Z, medians of 5 repetition(s), load average 0.4, 1.2)");
+  });
+  it("a second merge of the same rows supersedes the first", () => {
+    const once = mergeResults({ ...results }, fresh, "first");
+    const twice = mergeResults(once, fresh, "second");
+    expect(twice.merged.map((r) => r.invocation)).toEqual(["second"]);
+  });
+  it("a table without merged rows has no reps column", () => {
+    expect(resultsTable(results).split("\n")[0]).toMatch(/^\| operation \| wall ostree \|/);
+  });
+  it("refuses results of other input trees", () => {
+    const other = { ...fresh, versions: [{ ...results.versions[0]!, digest: "e".repeat(64) }, results.versions[1]!] };
+    expect(() => mergeResults({ ...results }, other, "x")).toThrow(MergeError);
+    expect(() => mergeResults({ ...results }, { ...fresh, source: "images" }, "x")).toThrow(/cannot merge: the saved results measured fixture/);
   });
 });
