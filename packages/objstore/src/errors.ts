@@ -48,3 +48,8 @@ export class RefError extends OstreeError {
 export class InvalidArgumentError extends OstreeError {
   override name = "InvalidArgumentError";
 }
+
+/** fsck (or a binding check) found a problem it cannot continue past; the message is what ostree prints after `error: `. */
+export class FsckError extends OstreeError {
+  override name = "FsckError";
+}

@@ -3,7 +3,8 @@ import { open } from "node:fs/promises";
 import { inflateRawSync } from "node:zlib";
 import { sha256Hex } from "./checksum.js";
 import { contentHasher, decodeFilezHeader, isSymlink } from "./content.js";
-import { ObjectNotFoundError, OstreeError } from "./errors.js";
+import { FsckError, ObjectNotFoundError, OstreeError } from "./errors.js";
+import { verifyBindings } from "./bindings.js";
 import { decodeCommit, decodeDirMeta, decodeDirTree, S_IFLNK, S_IFMT, S_IFREG, type Commit } from "./metadata.js";
 import { ObjectType, objectTypeName } from "./object-types.js";
 import { DEFAULT_CONCURRENCY, TaskPool } from "./pool.js";
@@ -12,11 +13,6 @@ import { listRefs, type RefEntry } from "./refs.js";
 import { resolveRev } from "./rev.js";
 import type { Repo } from "./repo.js";
 import { objectKey, parentCommits, parseObjectKey, traverseCommit, type ParentMap, type ReachableSet } from "./traverse.js";
-
-/** fsck found a problem it cannot continue past; the message is what ostree prints after `error: `. */
-export class FsckError extends OstreeError {
-  override name = "FsckError";
-}
 
 /** One object failed verification; `message` is ostree's text for it. */
 export class ObjectVerifyError extends OstreeError {
@@ -233,29 +229,6 @@ function zlibMessage(e: NodeJS.ErrnoException): string {
   if (e.code === "Z_BUF_ERROR") return "Need more input";
   if (e.code === "Z_DATA_ERROR") return "Invalid compressed data";
   return e.message;
-}
-
-/** The binding check ostree runs for `--verify-bindings` (message text as ostree's). */
-export function verifyBindings(collectionId: string | null, refName: string | null, commit: Commit): void {
-  const refsV = commit.metadata.find(([k]) => k === "ostree.ref-binding")?.[1];
-  if (!refsV || refsV.type !== "as") {
-    if (collectionId === null) return;
-    throw new FsckError("Expected commit metadata to have ref binding information, found none");
-  }
-  const refs = refsV.value as string[];
-  if (refName !== null && !refs.includes(refName)) {
-    const list = refs.length ? refs.map((r) => `‘${r}’`).join(", ") : "no refs";
-    throw new FsckError(`Commit has no requested ref ‘${refName}’ in ref binding metadata (${list})`);
-  }
-  if (collectionId !== null) {
-    const c = commit.metadata.find(([k]) => k === "ostree.collection-binding")?.[1];
-    if (!c || c.type !== "s") throw new FsckError("Expected commit metadata to have collection ID binding information, found none");
-    if (c.value !== collectionId) {
-      throw new FsckError(
-        `Commit has collection ID ‘${c.value as string}’ in collection binding metadata, while the remote it came from has collection ID ‘${collectionId}’`,
-      );
-    }
-  }
 }
 
 /** Non-tty progress lines as libglnx prints them: first, then at most once a second, then 100%. */

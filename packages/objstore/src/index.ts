@@ -11,6 +11,7 @@ export * from "./rev.js";
 export * from "./reflist.js";
 export * from "./traverse.js";
 export * from "./fsck.js";
+export * from "./bindings.js";
 export * from "./prune.js";
 export * from "./lock.js";
 export * from "./mtree.js";

@@ -55,6 +55,8 @@ export const DIRTREE_TYPE = "(a(say)a(sayay))";
 export const DIRMETA_TYPE = "(uuua(ayay))";
 export const COMMITMETA_TYPE = "a{sv}";
 export const XATTRS_TYPE = "a(ayay)";
+/** The `summary` file (here, not in summary.ts, so a pull decoding one does not load the summary writer). */
+export const SUMMARY_TYPE = "(a(s(taya{sv}))a{sv})";
 
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();

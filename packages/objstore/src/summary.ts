@@ -7,14 +7,13 @@ import { fromHex, toHex } from "./checksum.js";
 import { OstreeError } from "./errors.js";
 import { GStrHashMap } from "./ghash.js";
 import { withRepoLock } from "./lock.js";
-import { compareNames, encodeCommit, encodeDirMeta, encodeDirTree, type MetadataDict } from "./metadata.js";
+import { compareNames, SUMMARY_TYPE, encodeCommit, encodeDirMeta, encodeDirTree, type MetadataDict } from "./metadata.js";
 import { ObjectType } from "./object-types.js";
 import { listStaticDeltaNames, staticDeltaDir } from "./prune.js";
 import { listRefs, setRef, validateCollectionId } from "./refs.js";
 import { resolveRev } from "./rev.js";
 import { atomicWrite, parseRepoMode, type Repo } from "./repo.js";
 
-export const SUMMARY_TYPE = "(a(s(taya{sv}))a{sv})";
 const REFS_TYPE = "a(s(taya{sv}))";
 
 export class SummaryError extends OstreeError {
