@@ -147,6 +147,21 @@ const deepImports = {
   },
 };
 
+// undici's client.js requires its HTTP/2 client (and with it node:http2, tls and their
+// internals, ~3 ms) at load, though only an https connection that negotiates h2 uses
+// it: required on first use instead. A changed undici that no longer matches fails the build.
+const lazyUndiciH2 = {
+  name: "lazy-undici-h2",
+  setup(b) {
+    b.onLoad({ filter: /[/\\]undici[/\\]lib[/\\]dispatcher[/\\]client\.js$/ }, (args) => {
+      const text = readFileSync(args.path, "utf8");
+      const eager = "const connectH2 = require('./client-h2.js')";
+      if (!text.includes(eager)) throw new Error(`lazy-undici-h2: ${args.path} no longer has \`${eager}\``);
+      return { contents: text.replace(eager, "const connectH2 = (...a) => require('./client-h2.js')(...a)"), loader: "js", resolveDir: dirname(args.path) };
+    });
+  },
+};
+
 const result = await build({
   entryPoints: { "ostree-ts": `${root}/src/main.ts` },
   outdir: dist,
@@ -161,7 +176,7 @@ const result = await build({
   // CommonJS dependencies bundled into ESM call require() for Node built-ins;
   // every output file gets its own (a chunk may hold such a dependency).
   banner: { js: 'import { createRequire as __ostreeTsCreateRequire } from "node:module";\nconst require = __ostreeTsCreateRequire(import.meta.url);' },
-  plugins: [lazyNative, deepImports],
+  plugins: [lazyNative, deepImports, lazyUndiciH2],
   sourcemap: false,
   legalComments: "none",
   logLevel: "warning",

@@ -17,7 +17,6 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import xzDecompress from "xz-decompress";
 import { DeltaFormatError, DeltaToolError } from "./errors.js";
 
 export type CompressionKind = "none" | "xz";
@@ -168,7 +167,11 @@ async function xzWithWasm(data: Uint8Array, maxSize: number): Promise<Uint8Array
       controller.close();
     },
   });
-  const reader = new xzDecompress.XzReadableStream(source).getReader();
+  // Imported here: its module body builds the decoder (and loads stream/web) at import, which every
+  // pull paid before its first request though the system `xz` decodes the parts.
+  // The package is CommonJS: its exports arrive as the default export (the declarations say named ones).
+  const { XzReadableStream } = ((await import("xz-decompress")) as unknown as { default: typeof import("xz-decompress") }).default;
+  const reader = new XzReadableStream(source).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
