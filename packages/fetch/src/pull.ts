@@ -194,6 +194,16 @@ class Puller {
   /** Commits verified from a delta superblock: their tree scan does not verify again. */
   private readonly verifiedCommits = new Set<string>();
   private readonly targetsDone = new Map<string, Promise<void>>();
+  /**
+   * Objects below complete commits this repo holds (a commit without a
+   * `.commitpartial` has every object it reaches, as ostree assumes): the scan
+   * after a static delta skips these dirtrees whole and these files unchecked.
+   */
+  private readonly completeTrees = new Set<string>();
+  private readonly completeFiles = new Set<string>();
+  private readonly completeMetas = new Set<string>();
+  /** Detached metadata requested while a delta's parts download (see pullDelta). */
+  private readonly commitMetaAhead = new Map<string, Promise<Uint8Array | null>>();
   /** undefined: not decided yet (see storePool). */
   private pool: StorePool | null | undefined;
   private poolLoading: Promise<void> | undefined;
@@ -320,7 +330,9 @@ class Puller {
 
   private async doPullCommit(checksum: string, ref: string | null, depth: number, isParent: boolean): Promise<void> {
     const repo = this.repo;
-    const detached = await this.fetchCommitMeta(checksum);
+    const ahead = this.commitMetaAhead.get(checksum);
+    this.commitMetaAhead.delete(checksum);
+    const detached = await (ahead ?? this.fetchCommitMeta(checksum));
     const have = await repo.hasObject(checksum, ObjectType.Commit);
     const partial = have ? await repo.commitPartialState(checksum) : null;
     let commit: Commit;
@@ -489,6 +501,15 @@ class Puller {
       else tasks.push(this.fetchFallbackMetadata(fb.type as ObjectType, fb.checksum));
     }
     tasks.push(this.applyParts(sb, sbBytes, needed, name));
+    // The scan of TO (below) refreshes the detached metadata, as ostree does for a
+    // stored commit: asked for now, it costs no round trip after the parts.
+    if (!this.commitMetaAhead.has(to) && !this.commitsDone.has(to)) {
+      const meta = this.fetchCommitMeta(to);
+      meta.catch(() => undefined);
+      this.commitMetaAhead.set(to, meta);
+    }
+    // Read while the parts download and decode, so the scan of TO descends only into what changed.
+    if (from !== null) tasks.push(this.learnComplete(from));
     await settleAll(tasks);
     if (detached) await atomicWriteObject(this.repo, this.repo.objectPath(to, ObjectType.CommitMeta), detached);
     if (!haveTo) await this.repo.writeMetadata(ObjectType.Commit, sb.commit, to, { fsync: this.o.fsync });
@@ -581,6 +602,40 @@ class Puller {
     await settleAll([here().catch(stop), there().catch(stop)]);
   }
 
+  /**
+   * Records the dirtrees, dirmetas and files below `commit` if it is complete.
+   * Dirtrees only are read (no per-file checks), a few at a time between turns
+   * of the event loop, as this runs beside the part downloads. A dirtree that
+   * cannot be read here (say, held by a `core.parent` repo) is still complete;
+   * only what lies below it stays unknown, and is checked as usual.
+   */
+  private async learnComplete(commit: string): Promise<void> {
+    const repo = this.repo;
+    if (!(await repo.hasObject(commit, ObjectType.Commit)) || (await repo.commitPartialState(commit)) !== null) return;
+    const c = await repo.readCommit(commit);
+    this.completeMetas.add(c.rootMeta);
+    if (this.completeTrees.has(c.rootTree)) return;
+    this.completeTrees.add(c.rootTree);
+    const todo = [c.rootTree];
+    for (let n = 1; todo.length > 0; n++) {
+      const checksum = todo.pop()!;
+      let tree: DirTree;
+      try {
+        tree = decodeDirTree(readFileSync(repo.objectPath(checksum, ObjectType.DirTree)), checksum);
+      } catch {
+        continue;
+      }
+      for (const f of tree.files) this.completeFiles.add(f.checksum);
+      for (const d of tree.dirs) {
+        this.completeMetas.add(d.meta);
+        if (this.completeTrees.has(d.tree)) continue;
+        this.completeTrees.add(d.tree);
+        todo.push(d.tree);
+      }
+      if (n % 64 === 0) await new Promise((r) => setImmediate(r));
+    }
+  }
+
   private partDone(): void {
     this.deltaParts++;
     this.deltaTotals.fetchedParts++;
@@ -667,7 +722,7 @@ class Puller {
    */
   private async scanDirTree(checksum: string, path: string, subpaths: string[] | null): Promise<void> {
     const key = `${checksum}.dirtree:${subpaths ? path : ""}`;
-    if (this.seen.has(key)) return;
+    if (this.seen.has(key) || this.completeTrees.has(checksum)) return;
     this.seen.add(key);
     let bytes = this.localDirTree(checksum);
     let tree: DirTree;
@@ -711,16 +766,16 @@ class Puller {
     };
     for (const f of tree.files) {
       if (subpaths && !inScope(path === "/" ? `/${f.name}` : `${path}/${f.name}`, false).take) continue;
-      if (this.storedHere(`${f.checksum}.file`, f.checksum, ObjectType.File)) continue;
+      if (this.completeFiles.has(f.checksum) || this.storedHere(`${f.checksum}.file`, f.checksum, ObjectType.File)) continue;
       tasks.push(this.fetchContent(f.checksum, true));
     }
     for (const d of tree.dirs) {
       const cp = path === "/" ? `/${d.name}` : `${path}/${d.name}`;
       const s = inScope(cp, true);
       if (!s.take) continue;
-      if (!this.storedHere(`${d.meta}.dirmeta`, d.meta, ObjectType.DirMeta)) tasks.push(this.scanDirMeta(d.meta));
+      if (!this.completeMetas.has(d.meta) && !this.storedHere(`${d.meta}.dirmeta`, d.meta, ObjectType.DirMeta)) tasks.push(this.scanDirMeta(d.meta));
       const key = `${d.tree}.dirtree:${s.below ? cp : ""}`;
-      if (this.seen.has(key)) continue;
+      if (this.seen.has(key) || this.completeTrees.has(d.tree)) continue;
       const local = this.localDirTree(d.tree);
       if (local === null) {
         tasks.push(this.scanDirTree(d.tree, cp, s.below));
@@ -1162,12 +1217,18 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
       cacheDir: o.cacheDir,
     });
     if (summary && source.kind === "http") {
+    let configChecked: Promise<void> | null = null;
       // 2022.7 fetches `config` when the summary records the remote's mode.
       if (summaryString(summary.parsed, "ostree.summary.mode") !== undefined && summaryBoolean(summary.parsed, "ostree.summary.tombstone-commits") !== undefined) {
-        await checkRemoteConfig(source);
+        configChecked = checkRemoteConfig(source);
+        configChecked.catch(() => undefined);
       }
     }
   }
+    // Nothing below needs `config`'s answer: the delta indexes go out beside it (waiting for it
+    // cost a round trip plus this thread's work in between); its error still comes first.
+    if (summary && source instanceof HttpSource && !puller.deltasDisabled) prefetchDeltaIndexes(source, summary.parsed, targets);
+    await configChecked;
   if (o.mirror && targets.length === 0) {
     if (!summary) throw new PullError("Fetching all refs was requested in mirror mode, but remote repository does not have a summary");
     for (const ref of summary.parsed.refs.keys()) targets.push({ ref, pinned: null });
@@ -1300,6 +1361,19 @@ function mirrorNamespaces(
 }
 
 async function readRemoteConfig(source: PullSource): Promise<KeyFile | null> {
+/**
+ * The delta index of each target the summary resolves, when the summary says
+ * indexes exist: doPullTarget asks for each of them first, so they can be on
+ * the wire while the rest of the summary's answer is worked out.
+ */
+function prefetchDeltaIndexes(source: HttpSource, summary: ParsedSummary, targets: Target[]): void {
+  if (summaryBoolean(summary, "ostree.summary.indexed-deltas") !== true) return;
+  for (const t of targets) {
+    const checksum = t.pinned ?? summary.refs.get(t.ref!)?.checksum;
+    if (checksum !== undefined) source.prefetch("content", deltaIndexPath(checksum));
+  }
+}
+
   const bytes = await source.getFile("meta", "config");
   return bytes ? KeyFile.parse(Buffer.from(bytes).toString("utf8"), "remote config") : null;
 }

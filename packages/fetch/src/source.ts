@@ -32,6 +32,8 @@ export class HttpSource implements PullSource {
   readonly kind = "http";
   /** Bytes of large payloads held in memory now (see BIG_BUDGET). */
   private bigInMemory = 0;
+  /** Requests started by prefetch, by `base:rel`, until getFile takes them. */
+  private readonly prefetched = new Map<string, Promise<Uint8Array | null>>();
   constructor(
     readonly http: HttpClient,
     readonly url: string,
@@ -44,8 +46,29 @@ export class HttpSource implements PullSource {
   }
 
   async getFile(base: "meta" | "content", rel: string, maxSize = MAX_METADATA_SIZE): Promise<Uint8Array | null> {
+    const key = `${base}:${rel}`;
+    const early = this.prefetched.get(key);
+    if (early !== undefined && maxSize === MAX_METADATA_SIZE) {
+      this.prefetched.delete(key);
+      return early;
+    }
     const r = await this.http.get(this.join(base, rel), { optional: true, maxSize });
     return r ? new Uint8Array(r.body) : null;
+  }
+
+  /**
+   * Start the request for a file the pull will certainly ask getFile for, so it
+   * overlaps work that does not need its answer (ostree's pull has several
+   * requests in flight from the start); the next getFile of it takes that answer,
+   * and a failure is thrown there.
+   */
+  prefetch(base: "meta" | "content", rel: string): void {
+    const key = `${base}:${rel}`;
+    if (this.prefetched.has(key)) return;
+    const p = this.http.get(this.join(base, rel), { optional: true, maxSize: MAX_METADATA_SIZE }).then((r) => (r ? new Uint8Array(r.body) : null));
+    // Observed by getFile; until then a rejection must not count as unhandled.
+    p.catch(() => undefined);
+    this.prefetched.set(key, p);
   }
 
   /** A file in memory up to `o.memoryLimit` bytes, else in `dest` (see HttpClient.fetchBody); null when absent. */

@@ -1,8 +1,24 @@
-import { statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { deltaDirBytes, describeInterop, expectOstreeFsckClean, makeDeltaTestRepo, ostree, tempDir } from "@ostree-ts/interop";
-import { deltaIndexPath, deltaName, partPath, superblockPath } from "@ostree-ts/deltas";
+import {
+  COMPRESSION_NONE,
+  decodePartPayload,
+  decodeSuperblock,
+  deltaIndexPath,
+  deltaName,
+  encodePartPayload,
+  encodeSuperblock,
+  generateDelta,
+  OP_CLOSE,
+  OP_OPEN_SPLICE_AND_CLOSE,
+  parseOps,
+  partFileBytes,
+  partPath,
+  sha256Hex,
+  superblockPath,
+} from "@ostree-ts/deltas";
 import { fsck, readRef, Repo, type RepoMode } from "@ostree-ts/objstore";
 import { pull, Remotes } from "@ostree-ts/fetch";
 import { staticServer, type StaticServer } from "./helpers.js";
@@ -161,5 +177,64 @@ describeInterop("static delta pulls", () => {
     }
     expect(srv.log.filter((l) => l.path === partPath(null, c2, 0)).length).toBe(2);
     expectOstreeFsckClean(repo.path);
+  });
+
+  test("a delta that omits an object of a changed directory: the scan after it fetches the object, or the pull fails and the ref stays", async () => {
+    // Same commits as osrc (fixed timestamps). Our generator, uncompressed parts, so the
+    // part that splices usr/lib/new.txt (usr/lib changes) can be rewritten without it:
+    // then nothing in the delta carries that object.
+    const lie = join(tmp.path, "lie");
+    makeDeltaTestRepo(lie, join(tmp.path, "lie-trees"));
+    await generateDelta(await Repo.open(lie), { from: c1, to: c2, compression: "none" });
+    const sbPath = join(lie, superblockPath(c1, c2));
+    const sb = decodeSuperblock(new Uint8Array(readFileSync(sbPath)));
+    const newTxt = ostree(["ls", `--repo=${lie}`, "-C", c2, "/usr/lib/new.txt"]).trim().split(/\s+/)[4]!;
+    const pi = sb.parts.findIndex((h) => h.objects.some((o) => o.checksum === newTxt));
+    const header = sb.parts[pi]!;
+    const file = new Uint8Array(readFileSync(join(lie, partPath(c1, c2, pi))));
+    expect(file[0]).toBe(COMPRESSION_NONE);
+    const payload = decodePartPayload(file.subarray(1));
+    const ops = parseOps(payload.ops, header.objects);
+    let k = 0;
+    let cut: { k: number; start: number; end: number } | null = null;
+    for (const [j, op] of ops.entries()) {
+      if (op.code !== OP_OPEN_SPLICE_AND_CLOSE && op.code !== OP_CLOSE) continue;
+      if (header.objects[k]!.checksum === newTxt) {
+        expect(op.code).toBe(OP_OPEN_SPLICE_AND_CLOSE);
+        cut = { k, start: op.at, end: ops[j + 1]?.at ?? payload.ops.length };
+      }
+      k++;
+    }
+    const lied = partFileBytes("none", encodePartPayload({ ...payload, ops: Buffer.concat([payload.ops.subarray(0, cut!.start), payload.ops.subarray(cut!.end)]) }));
+    writeFileSync(join(lie, partPath(c1, c2, pi)), lied);
+    sb.parts[pi] = { ...header, checksum: sha256Hex(lied), size: lied.length, objects: header.objects.filter((_, i) => i !== cut!.k) };
+    writeFileSync(sbPath, encodeSuperblock({ ...sb, endianness: "l" }));
+    ostree(["summary", "-u", `--repo=${lie}`]);
+    const ls = await staticServer(lie);
+    try {
+      for (const missing of [true, false]) {
+        const repo = await newRepo("bare-user", ls.url);
+        await pull(repo, "origin", { refs: [`os/x86_64@${c1}`], disableStaticDeltas: true });
+        await repo.clearCommitPartial(c1);
+        ls.fault = (p) => (missing && p === obj(newTxt, "filez") ? "404" : null);
+        ls.log.length = 0;
+        if (missing) {
+          await expect(pull(repo, "origin", { refs: ["os/x86_64"] })).rejects.toThrow(`Server returned HTTP 404 for ${ls.url.replace(/\/$/, "")}/${obj(newTxt, "filez")}`);
+          expect(await readRef(repo, { kind: "remote", remote: "origin" }, "os/x86_64")).toBe(c1);
+          expect(await repo.commitPartialState(c2)).not.toBe(null);
+        } else {
+          const res = await pull(repo, "origin", { refs: ["os/x86_64"] });
+          expect(res.refs[0]).toEqual({ ref: "os/x86_64", checksum: c2, previous: c1 });
+          expect(await repo.commitPartialState(c2)).toBe(null);
+          await fsck(repo, { quiet: true });
+          expectOstreeFsckClean(repo.path);
+        }
+        const paths = ls.log.map((l) => l.path);
+        expect(paths).toContain(partPath(c1, c2, 0));
+        expect(paths).toContain(obj(newTxt, "filez"));
+      }
+    } finally {
+      await ls.close();
+    }
   });
 });
