@@ -1216,19 +1216,19 @@ async function runPull(repo: Repo, source: PullSource, o: PullOptions, ctx: RunC
       remotesConfigDir: o.remotesConfigDir,
       cacheDir: o.cacheDir,
     });
-    if (summary && source.kind === "http") {
     let configChecked: Promise<void> | null = null;
+    if (summary && source.kind === "http") {
       // 2022.7 fetches `config` when the summary records the remote's mode.
       if (summaryString(summary.parsed, "ostree.summary.mode") !== undefined && summaryBoolean(summary.parsed, "ostree.summary.tombstone-commits") !== undefined) {
         configChecked = checkRemoteConfig(source);
         configChecked.catch(() => undefined);
       }
     }
-  }
     // Nothing below needs `config`'s answer: the delta indexes go out beside it (waiting for it
     // cost a round trip plus this thread's work in between); its error still comes first.
     if (summary && source instanceof HttpSource && !puller.deltasDisabled) prefetchDeltaIndexes(source, summary.parsed, targets);
     await configChecked;
+  }
   if (o.mirror && targets.length === 0) {
     if (!summary) throw new PullError("Fetching all refs was requested in mirror mode, but remote repository does not have a summary");
     for (const ref of summary.parsed.refs.keys()) targets.push({ ref, pinned: null });
@@ -1360,7 +1360,6 @@ function mirrorNamespaces(
   };
 }
 
-async function readRemoteConfig(source: PullSource): Promise<KeyFile | null> {
 /**
  * The delta index of each target the summary resolves, when the summary says
  * indexes exist: doPullTarget asks for each of them first, so they can be on
@@ -1374,6 +1373,7 @@ function prefetchDeltaIndexes(source: HttpSource, summary: ParsedSummary, target
   }
 }
 
+async function readRemoteConfig(source: PullSource): Promise<KeyFile | null> {
   const bytes = await source.getFile("meta", "config");
   return bytes ? KeyFile.parse(Buffer.from(bytes).toString("utf8"), "remote config") : null;
 }
