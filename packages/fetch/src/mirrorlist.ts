@@ -90,8 +90,12 @@ export class MirroredHttpClient extends HttpClient {
     this.sets = [...byKey.values()].sort((a, b) => b.key.length - a.key.length);
   }
 
-  private async mirrored<T>(url: string, run: (u: string) => Promise<T | null>): Promise<T | null> {
-    const set = this.sets.find((s) => url === s.key || url.startsWith(`${s.key}/`));
+  private setOf(url: string): MirrorSet | undefined {
+    return this.sets.find((s) => url === s.key || url.startsWith(`${s.key}/`));
+  }
+
+  private async mirrored<T>(url: string, run: (u: string) => Promise<T | null>, answeredBy?: (mirror: string) => void): Promise<T | null> {
+    const set = this.setOf(url);
     if (!set) return run(url);
     const rel = url.slice(set.key.length);
     let lastError: unknown;
@@ -99,7 +103,10 @@ export class MirroredHttpClient extends HttpClient {
     for (let i = set.start; i < set.mirrors.length; i++) {
       try {
         const r = await run(set.mirrors[i]! + rel);
-        if (r !== null) return r;
+        if (r !== null) {
+          answeredBy?.(set.mirrors[i]!);
+          return r;
+        }
         anyNull = true;
       } catch (e) {
         lastError = e;
@@ -115,6 +122,27 @@ export class MirroredHttpClient extends HttpClient {
     const pin = this.pinned.get(url);
     if (pin) return { status: 200, body: pin, notModified: false };
     return this.mirrored(url, (u) => super.get(u, o));
+  }
+
+  /**
+   * get(), and the mirror whose base answered (undefined when the URL is under
+   * no mirror list or came from memory): a file that has to match this one is
+   * then asked of that mirror alone (getFrom).
+   */
+  async getNoting(url: string, o: GetOptions = {}): Promise<{ result: GetResult | null; mirror: string | undefined }> {
+    let mirror: string | undefined;
+    const pin = this.pinned.get(url);
+    if (pin) return { result: { status: 200, body: pin, notModified: false }, mirror };
+    const result = await this.mirrored(url, (u) => super.get(u, o), (m) => (mirror = m));
+    return { result, mirror };
+  }
+
+  /** `url` (under a mirror list's first base) from `mirror` only: no other mirror is tried. */
+  async getFrom(mirror: string, url: string, o: GetOptions = {}): Promise<GetResult | null> {
+    const pin = this.pinned.get(url);
+    if (pin) return { status: 200, body: pin, notModified: false };
+    const set = this.setOf(url);
+    return super.get(set ? mirror + url.slice(set.key.length) : url, o);
   }
 
   override async fetchBody(url: string, dest: string, o: FetchBodyOptions = {}): Promise<Downloaded | null> {

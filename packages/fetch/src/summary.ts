@@ -2,6 +2,7 @@ import { bswap64, decode, type Value, type Variant } from "@ostree-ts/gvariant";
 import { SUMMARY_TYPE, toHex } from "@ostree-ts/objstore";
 import { FetchError, PullError } from "./errors.js";
 import { MAX_METADATA_SIZE, type GetResult } from "./http.js";
+import { MirroredHttpClient } from "./mirrorlist.js";
 import { HttpSource, type PullSource } from "./source.js";
 
 export interface SummaryRef {
@@ -114,6 +115,8 @@ export class SummaryPairError extends PullError {
  */
 export class SummaryPairFetch {
   private pairTag: string | undefined;
+  /** With a mirrorlist, the mirror summary.sig came from: the summary must be that mirror's too. */
+  private sigMirror: string | undefined;
 
   constructor(private readonly source: PullSource) {}
 
@@ -123,16 +126,23 @@ export class SummaryPairFetch {
 
   async sig(): Promise<Uint8Array | null> {
     if (!(this.source instanceof HttpSource)) return this.source.getFile("meta", "summary.sig");
-    const r = await this.source.http.get(this.summaryUrl("summary.sig"), { optional: true, maxSize: MAX_METADATA_SIZE });
+    const url = this.summaryUrl("summary.sig");
+    const o = { optional: true, maxSize: MAX_METADATA_SIZE };
+    let r: GetResult | null;
+    if (this.source.http instanceof MirroredHttpClient) ({ result: r, mirror: this.sigMirror } = await this.source.http.getNoting(url, o));
+    else r = await this.source.http.get(url, o);
     this.pairTag = r ? pairTagOf(r) : undefined;
     return r ? new Uint8Array(r.body) : null;
   }
 
   async summary(): Promise<Uint8Array | null> {
-    if (!(this.source instanceof HttpSource) || this.pairTag === undefined) return this.source.getFile("meta", "summary");
+    if (!(this.source instanceof HttpSource) || (this.pairTag === undefined && this.sigMirror === undefined)) return this.source.getFile("meta", "summary");
+    const http = this.source.http;
     const url = this.summaryUrl("summary");
+    const o = { optional: true, maxSize: MAX_METADATA_SIZE, ifMatch: this.pairTag };
     try {
-      const r = await this.source.http.get(url, { optional: true, maxSize: MAX_METADATA_SIZE, ifMatch: this.pairTag });
+      // Another mirror's summary (an older sync, or one whose generations have other tags) would not be the one signed.
+      const r = this.sigMirror !== undefined && http instanceof MirroredHttpClient ? await http.getFrom(this.sigMirror, url, o) : await http.get(url, o);
       return r ? new Uint8Array(r.body) : null;
     } catch (e) {
       if (e instanceof FetchError && e.status === 412) throw new SummaryGenerationGoneError(e.url);
