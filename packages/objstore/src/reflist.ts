@@ -10,7 +10,7 @@ import { GStrHashMap, gStrHash } from "./ghash.js";
 import { validateCollectionId } from "./refs.js";
 import { parseRefspec } from "./rev.js";
 
-const FRAGMENT = /^[\p{L}\p{N}\p{M}\p{Pc}][-._\p{L}\p{N}\p{M}\p{Pc}]*$/u;
+const FRAGMENT = /^[\p{L}\p{N}_][-._\p{L}\p{N}_]*$/u;
 
 const STRERROR: Record<string, string> = { ENOENT: "No such file or directory", ENOTDIR: "Not a directory", EACCES: "Permission denied" };
 

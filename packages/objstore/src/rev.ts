@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { InvalidNameError, RefError } from "./errors.js";
 import { Repo } from "./repo.js";
 
-// GRegex's \w is Unicode-aware: letters, digits, marks, connector punctuation.
-const COMPONENT = String.raw`[\p{L}\p{N}\p{M}\p{Pc}][-._\p{L}\p{N}\p{M}\p{Pc}]*`;
+// As refs.ts: GRegex's \w is letters, digits and `_`.
+const COMPONENT = String.raw`[\p{L}\p{N}_][-._\p{L}\p{N}_]*`;
 const REFSPEC = new RegExp(`^(?:(${COMPONENT}):)?((?:${COMPONENT}/)*${COMPONENT})$`, "u");
 const CHECKSUM = /^[0-9a-f]{64}$/;
 
