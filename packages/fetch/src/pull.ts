@@ -829,12 +829,13 @@ class Puller {
       }
     }
     const pool = this.storePool();
-    const release = pool ? await pool.reserve() : null;
+    const room = pool ? await pool.reserve() : null;
     try {
       let fetched: FetchedContent;
       try {
         if (pool && this.source instanceof HttpSource) {
           const { got, filezPath } = await this.source.fetchFilez(checksum, repo.tmpDir);
+          if (got.data) room!.hold(got.data.length);
           if (got.data && pool.ready) {
             this.progress.contentBytesWritten += await pool.store(checksum, got.data);
             this.progress.fetchedContent++;
@@ -853,7 +854,7 @@ class Puller {
       }
       await this.storeContent(checksum, fetched);
     } finally {
-      release?.();
+      room?.release();
     }
     this.progress.fetchedContent++;
     this.emit();

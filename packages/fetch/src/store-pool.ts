@@ -42,8 +42,25 @@ function workerScript(): string | undefined {
   return url.startsWith("file:") && /\.m?js$/.test(url) ? fileURLToPath(url) : undefined;
 }
 
-/** Objects handed to the worker and not yet stored: enough to keep it busy, few enough to bound memory (≤ 2 MiB each). */
+/**
+ * Content objects reserved for the worker (being fetched, or received and not
+ * yet stored): enough to keep it busy while bodies arrive.
+ */
 const MAX_PENDING = 48;
+/**
+ * Received bytes waiting for the worker (in this thread or in its queue): no
+ * new object is reserved beyond this. Counting objects alone let a run of
+ * large bodies (up to 2 MiB each) pile up tens of MiB that glibc then kept.
+ */
+const MAX_PENDING_BYTES = 4 << 20;
+
+/** A reserved place in the pool for one object (see StorePool.reserve). */
+export interface Reservation {
+  /** The object's received body is `bytes` long and waits for the worker until release. */
+  hold(bytes: number): void;
+  /** The object is stored (or failed, or was stored another way); idempotent. */
+  release(): void;
+}
 
 /** Worker threads storing `.filez` bodies received in memory. */
 export class StorePool {
@@ -51,6 +68,7 @@ export class StorePool {
   private readonly pending = new Map<number, { ok: (size: number) => void; fail: (e: Error) => void; slot: { pending: number } }>();
   private readonly slotWaiters: Array<() => void> = [];
   private held = 0;
+  private heldBytes = 0;
   private nextId = 0;
   private dead: Error | null = null;
   private readyCount = 0;
@@ -98,25 +116,47 @@ export class StorePool {
     return this.dead === null && this.readyCount === this.workers.length;
   }
 
-  /** Waits for room in the pool; call `release` once the object is stored (or was stored another way). */
-  async reserve(): Promise<() => void> {
-    while (this.held >= MAX_PENDING * this.workers.length) await new Promise<void>((r) => this.slotWaiters.push(r));
-    this.held++;
+  /** Waits for room in the pool (objects and bytes), first come first served; release the reservation once the object is stored. */
+  async reserve(): Promise<Reservation> {
+    // A waiter's place is taken for it by wake(), so places are never handed out twice.
+    if (this.slotWaiters.length > 0 || !this.hasRoom()) await new Promise<void>((r) => this.slotWaiters.push(r));
+    else this.held++;
+    let bytes = 0;
     let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.held--;
-      this.slotWaiters.shift()?.();
+    return {
+      hold: (n) => {
+        if (done) return;
+        this.heldBytes += n - bytes;
+        bytes = n;
+      },
+      release: () => {
+        if (done) return;
+        done = true;
+        this.held--;
+        this.heldBytes -= bytes;
+        this.wake();
+      },
     };
   }
 
-  /** Decode, verify and store one `.filez` (the bytes are copied) on the least busy worker; resolves to the payload size written. */
-  store(checksum: string, filez: Uint8Array): Promise<number> {
-    return this.post(checksum, filez, (id, bytes) => ({ id, checksum, filez: bytes }));
+  private hasRoom(): boolean {
+    return this.held < MAX_PENDING * this.workers.length && this.heldBytes < MAX_PENDING_BYTES * this.workers.length;
   }
 
-  /** Write a verified dirtree or dirmeta (the bytes are copied). */
+  /** Lets waiters in, in order, while there is room: thousands of objects of a tree walk may wait here. */
+  private wake(): void {
+    while (this.slotWaiters.length > 0 && this.hasRoom()) {
+      this.held++;
+      this.slotWaiters.shift()!();
+    }
+  }
+
+  /** Decode, verify and store one `.filez` on the least busy worker (the bytes are moved there: do not use them after); resolves to the payload size written. */
+  store(checksum: string, filez: Uint8Array): Promise<number> {
+    return this.post(checksum, filez, (id, bytes) => ({ id, checksum, filez: bytes }), [], true);
+  }
+
+  /** Write a verified dirtree or dirmeta (the bytes are copied: the caller's decoded tree may still refer to them). */
   async storeMetadata(type: ObjectType, checksum: string, bytes: Uint8Array): Promise<void> {
     await this.post(checksum, bytes, (id, metadata) => ({ id, checksum, metadata, type }));
   }
@@ -132,18 +172,24 @@ export class StorePool {
     return this.post("", part, (id, bytes) => ({ id, part: bytes, index, inline, superblock: sb.buffer }), [sb.buffer]);
   }
 
-  private post(checksum: string, bytes: Uint8Array, job: (id: number, bytes: ArrayBuffer) => Job, moreTransfers: ArrayBuffer[] = []): Promise<number> {
+  /** `move`: the caller no longer needs `bytes`, so an ArrayBuffer of their own is moved rather than copied. */
+  private post(checksum: string, bytes: Uint8Array, job: (id: number, bytes: ArrayBuffer) => Job, moreTransfers: ArrayBuffer[] = [], move = false): Promise<number> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     let slot = this.workers[0]!;
     for (const w of this.workers) if (w.pending < slot.pending) slot = w;
     slot.pending++;
-    // Its own ArrayBuffer, moved to the worker: the received bytes may share theirs with other data.
-    const copy = new Uint8Array(bytes.length);
-    copy.set(bytes);
+    // Bytes with an ArrayBuffer of their own (a body received in several chunks) are moved as they are;
+    // bytes that share theirs with other data (a socket read holding several small responses) are copied.
+    let own = bytes;
+    if (!move || bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength || !(bytes.buffer instanceof ArrayBuffer)) {
+      own = new Uint8Array(bytes.length);
+      own.set(bytes);
+    }
+    const buffer = own.buffer as ArrayBuffer;
     return new Promise((ok, fail) => {
       this.pending.set(id, { ok, fail, slot });
-      slot.worker.postMessage(job(id, copy.buffer), [copy.buffer, ...moreTransfers]);
+      slot.worker.postMessage(job(id, buffer), [buffer, ...moreTransfers]);
     });
   }
 

@@ -132,22 +132,49 @@ describeInterop("content stored by the store thread (CLI-like bundle)", () => {
     try {
       const big = findObject(src, "big.bin");
       const filez = readFileSync(join(src, "objects", big.slice(0, 2), `${big.slice(2)}.filez`));
+      // store() moves a body's own ArrayBuffer to the thread: each call gets a copy.
       const bad = Buffer.from(filez);
       bad[bad.length - 100] = bad[bad.length - 100]! ^ 0xff;
-      await expect(pool!.store(big, bad)).rejects.toMatchObject({ name: "CorruptObjectError" });
+      await expect(pool!.store(big, Buffer.from(bad))).rejects.toMatchObject({ name: "CorruptObjectError" });
       // A flipped bit in the deflate stream either breaks it or changes the content: both are refused.
-      await expect(pool!.store(big, bad)).rejects.toThrow(new RegExp(`Corrupted file object ${big}: (corrupted compressed payload|Corrupted file object; checksum expected='${big}' actual='[0-9a-f]{64}')`));
+      await expect(pool!.store(big, Buffer.from(bad))).rejects.toThrow(new RegExp(`Corrupted file object ${big}: (corrupted compressed payload|Corrupted file object; checksum expected='${big}' actual='[0-9a-f]{64}')`));
       expect(repo.storedObjectPath(big, ObjectType.File)).toBeNull();
-      expect(await pool!.store(big, filez)).toBe(1536 * 1024);
+      expect(await pool!.store(big, Buffer.from(filez))).toBe(1536 * 1024);
       expect(repo.storedObjectPath(big, ObjectType.File)).not.toBeNull();
       // A content object sent under another object's name: the checksum check names both.
       const other = findObject(src, "d0/f0");
-      await expect(pool!.store(other, filez)).rejects.toThrow(`Corrupted file object; checksum expected='${other}' actual='${big}'`);
+      await expect(pool!.store(other, Buffer.from(filez))).rejects.toThrow(`Corrupted file object; checksum expected='${other}' actual='${big}'`);
       expect(repo.storedObjectPath(other, ObjectType.File)).toBeNull();
       expect(pool!.stored).toBe(1);
       expect(await listRefs(repo)).toEqual([]);
     } finally {
       await pool!.close();
+    }
+  });
+
+  test("reservations are bounded by objects and by received bytes, and granted in order", async () => {
+    const repo = await clientRepo("reserve");
+    const pool = poolMod.StorePool.start(repo, { fsync: false, bareUserOnly: false, threads: 1 })!;
+    try {
+      const granted: number[] = [];
+      const first = await Promise.all(Array.from({ length: 48 }, () => pool.reserve()));
+      const waiting = [48, 49, 50].map((n) => pool.reserve().then((r) => (granted.push(n), r)));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(granted).toEqual([]);
+      // Two places free, but the bodies still held fill the byte budget: nobody gets in.
+      first[0]!.hold(3 << 20);
+      first[1]!.hold(1 << 20);
+      first[2]!.release();
+      first[3]!.release();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(granted).toEqual([]);
+      first[0]!.release();
+      first[0]!.release();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(granted).toEqual([48, 49, 50]);
+      for (const r of [...first.slice(1), ...(await Promise.all(waiting))]) r.release();
+    } finally {
+      await pool.close();
     }
   });
 });
