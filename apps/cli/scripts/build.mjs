@@ -147,17 +147,29 @@ const deepImports = {
   },
 };
 
-// undici's client.js requires its HTTP/2 client (and with it node:http2, tls and their
-// internals, ~3 ms) at load, though only an https connection that negotiates h2 uses
-// it: required on first use instead. A changed undici that no longer matches fails the build.
-const lazyUndiciH2 = {
-  name: "lazy-undici-h2",
+// Trims of undici's client for what the CLI sends (GET and HEAD requests, no bodies); each
+// replacement must match, so a changed undici fails the build instead of bundling all again.
+// - client.js requires its HTTP/2 client (and with it node:http2, tls and their internals,
+//   ~3 ms) at load, though only an https connection that negotiates h2 uses it: required on
+//   first use instead.
+// - client-h1/h2 require web/fetch/body.js (with webidl, FormData, MIME and data: URL parsing,
+//   ~93 KB that every pull read and compiled before its first request) only to send a FormData
+//   body, which nothing here does.
+const UNDICI_TRIMS = {
+  "client.js": [["const connectH2 = require('./client-h2.js')", "const connectH2 = (...a) => require('./client-h2.js')(...a)"]],
+  "client-h1.js": [["require('../web/fetch/body.js')", "{ extractBody () { throw new Error('ostree-ts: FormData request bodies are not supported') } }"]],
+  "client-h2.js": [["require('../web/fetch/body.js')", "{ extractBody () { throw new Error('ostree-ts: FormData request bodies are not supported') } }"]],
+};
+const undiciTrims = {
+  name: "undici-trims",
   setup(b) {
-    b.onLoad({ filter: /[/\\]undici[/\\]lib[/\\]dispatcher[/\\]client\.js$/ }, (args) => {
-      const text = readFileSync(args.path, "utf8");
-      const eager = "const connectH2 = require('./client-h2.js')";
-      if (!text.includes(eager)) throw new Error(`lazy-undici-h2: ${args.path} no longer has \`${eager}\``);
-      return { contents: text.replace(eager, "const connectH2 = (...a) => require('./client-h2.js')(...a)"), loader: "js", resolveDir: dirname(args.path) };
+    b.onLoad({ filter: /[/\\]undici[/\\]lib[/\\]dispatcher[/\\]client(-h[12])?\.js$/ }, (args) => {
+      let text = readFileSync(args.path, "utf8");
+      for (const [from, to] of UNDICI_TRIMS[args.path.replace(/.*[/\\]/, "")]) {
+        if (!text.includes(from)) throw new Error(`undici-trims: ${args.path} no longer has \`${from}\``);
+        text = text.replaceAll(from, to);
+      }
+      return { contents: text, loader: "js", resolveDir: dirname(args.path) };
     });
   },
 };
@@ -176,7 +188,7 @@ const result = await build({
   // CommonJS dependencies bundled into ESM call require() for Node built-ins;
   // every output file gets its own (a chunk may hold such a dependency).
   banner: { js: 'import { createRequire as __ostreeTsCreateRequire } from "node:module";\nconst require = __ostreeTsCreateRequire(import.meta.url);' },
-  plugins: [lazyNative, deepImports, lazyUndiciH2],
+  plugins: [lazyNative, deepImports, undiciTrims],
   sourcemap: false,
   legalComments: "none",
   logLevel: "warning",
