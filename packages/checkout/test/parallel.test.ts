@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
+import { bundleLikeCli, describeInterop, ostree, runOstree, tempDir } from "@ostree-ts/interop";
 import { encodeCommit, encodeDirMeta, encodeDirTree, ObjectType, Repo, setRef, type DirTree, type RepoMode } from "@ostree-ts/objstore";
 import type * as CheckoutModule from "../src/index.js";
 import { makeRichTree, optionsFromFlags, snapshot } from "./helpers.js";
@@ -37,21 +36,7 @@ describeInterop("checkout split across a worker thread matches ostree checkout",
   const fresh = () => join(tmp.path, `co-${n++}`);
 
   beforeAll(async () => {
-    await build({
-      entryPoints: { index: join(PKG, "src/index.ts") },
-      outdir: OUT,
-      bundle: true,
-      splitting: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      conditions: ["source"],
-      external: ["@napi-rs/xattr"],
-      outExtension: { ".js": ".mjs" },
-      // Bundled CommonJS dependencies require() Node built-ins.
-      banner: { js: 'import { createRequire as __testRequire } from "node:module";\nconst require = __testRequire(import.meta.url);' },
-      logLevel: "warning",
-    });
+    await bundleLikeCli({ entryPoints: { index: join(PKG, "src/index.ts") }, outdir: OUT, external: ["@napi-rs/xattr"] });
     mod = (await import(pathToFileURL(join(OUT, "index.mjs")).href)) as typeof CheckoutModule;
     const tree = join(tmp.path, "tree");
     makeWideTree(tree);

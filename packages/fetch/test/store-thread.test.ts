@@ -2,9 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { describeInterop, ostree, ostreeAsync, runOstree, tempDir } from "@ostree-ts/interop";
+import { bundleLikeCli, describeInterop, ostree, ostreeAsync, runOstree, tempDir } from "@ostree-ts/interop";
 import { listRefs, ObjectType, readRef, Repo } from "@ostree-ts/objstore";
 import type * as FetchModule from "../src/index.js";
 import type * as StorePoolModule from "../src/store-pool.js";
@@ -55,21 +54,7 @@ async function clientRepo(name: string): Promise<Repo> {
 describeInterop("content stored by the store thread (CLI-like bundle)", () => {
   beforeAll(async () => {
     tmp = tempDir("fetch-store-thread-");
-    await build({
-      entryPoints: { index: join(PKG, "src/index.ts"), "store-pool": join(PKG, "src/store-pool.ts") },
-      outdir: OUT,
-      bundle: true,
-      splitting: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      conditions: ["source"],
-      external: ["@napi-rs/xattr", "fs-ext"],
-      outExtension: { ".js": ".mjs" },
-      // Bundled CommonJS dependencies require() Node built-ins.
-      banner: { js: 'import { createRequire as __testRequire } from "node:module";\nconst require = __testRequire(import.meta.url);' },
-      logLevel: "warning",
-    });
+    await bundleLikeCli({ entryPoints: { index: join(PKG, "src/index.ts"), "store-pool": join(PKG, "src/store-pool.ts") }, outdir: OUT, external: ["@napi-rs/xattr", "fs-ext"] });
     symlinkSync(join(PKG, "..", "objstore", "node_modules"), join(OUT, "node_modules"));
     fetchMod = (await import(pathToFileURL(join(OUT, "index.mjs")).href)) as typeof FetchModule;
     poolMod = (await import(pathToFileURL(join(OUT, "store-pool.mjs")).href)) as typeof StorePoolModule;

@@ -120,3 +120,4 @@ export function sh(script: string, args: string[], cwd: string): void {
 export const SPEC_DIR = process.env.OSTREE_TS_SPEC_DIR ?? new URL("../../../../shared/spec/", import.meta.url).pathname;
 export { xorshiftBytes, makeDeltaTestTree, makeDeltaTestRepo, expectOstreeFsckClean, deltaDirBytes } from "./trees.js";
 export { makeGnupgKey, type GnupgKey } from "./gnupg.js";
+export { bundleLikeCli } from "./bundle.js";
