@@ -208,6 +208,14 @@ class Scratch {
   }
 }
 
+/**
+ * Objects written between turns of the event loop: writes are synchronous, and
+ * the temp files created ahead for them (Repo.createTempsAhead) are handed over
+ * only when the loop runs.
+ */
+const YIELD_EVERY = 4;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Runs a validated program against a repository. */
 async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops: Op[], what: string, options: ApplyOptions): Promise<number> {
   const blob = payload.blob;
@@ -241,6 +249,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
         }
         written++;
         k++;
+        if (k % YIELD_EVERY === 0) await yieldToLoop();
         break;
       }
       case OP_OPEN: {
@@ -293,6 +302,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
         source = null;
         written++;
         k++;
+        if (k % YIELD_EVERY === 0) await yieldToLoop();
         break;
       }
     }
@@ -426,12 +436,16 @@ export async function fetchPart(superblock: Superblock, partIndex: number, partB
 export async function executePrepared(repo: Repo, prepared: PreparedPart, options: ApplyOptions = {}): Promise<ApplyPartResult> {
   const { header, payload, ops } = prepared;
   const what = `delta part ${prepared.index}`;
+  // File creation waits on the file system: done ahead, on the threadpool, while objects are built.
+  repo.createTempsAhead(header.objects.length);
   try {
     return { executed: true, objectsWritten: await execute(repo, payload, header, ops, what, options) };
   } catch (e) {
     if (e instanceof DeltaError) throw e;
     // Checksum mismatches from the object store (CorruptObjectError) mean a hostile/corrupt part.
     throw new DeltaFormatError(`Executing ${what}: ${(e as Error).message}`);
+  } finally {
+    repo.releaseTemps();
   }
 }
 
