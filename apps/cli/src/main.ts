@@ -5,7 +5,6 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { setFlagsFromString } from "node:v8";
 import { CliError, UsageError, type CommandModule, type Invocation } from "./command.js";
 import { COMMANDS, type CommandEntry } from "./commands/index.js";
 import { formatHelp, HelpRequested, OptionError, parseOptions, type OptionSpec } from "./goption.js";
@@ -77,7 +76,6 @@ function checkRepoDir(path: string): void {
 async function runCommand(entry: CommandEntry, argv: string[], prgname: string, out: Output): Promise<number> {
   const cmdPrgname = `${prgname} ${entry.name}`;
   if (!entry.load) throw new CliError(`ostree-ts: the '${entry.name}' command is not implemented yet`);
-  for (const flag of entry.v8Flags ?? []) setFlagsFromString(flag);
   const cmd: CommandModule = await entry.load();
   const options = [...(entry.noRepo ? [] : [REPO_OPTION]), ...cmd.options, ...GLOBAL_OPTIONS];
   const help = () => formatHelp({ prgname: cmdPrgname, parameterString: cmd.parameterString, summary: entry.description, options });

@@ -7,11 +7,6 @@ export interface CommandEntry {
   noRepo?: boolean;
   /** OSTREE_BUILTIN_FLAG_NO_CHECK: --repo accepted but not opened (init). */
   noCheck?: boolean;
-  /**
-   * V8 flags set before the command's modules load: some (the young generation's growth)
-   * only act if set before the heap has grown.
-   */
-  v8Flags?: string[];
   /** Lazy so start-up only loads the command that runs; absent = not implemented yet. */
   load?: () => Promise<CommandModule>;
 }
@@ -40,16 +35,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "ls", description: "List file paths", load: () => mod(import("./ls.js")) },
   { name: "prune", description: "Search for unreachable objects", load: () => mod(import("./prune.js")) },
   { name: "pull-local", description: "Copy data from SRC_REPO", load: () => mod(import("./pull-local.js")) },
-  {
-    name: "pull",
-    description: "Download data from remote repository",
-    // V8 grows the young generation to 2 × 16 MiB under a pull's allocation rate, and received
-    // bodies (ArrayBuffers) are freed only when it is scavenged. Kept at its start size, the
-    // peak RSS of an object pull fell by 30–40 MiB for about the same CPU (the flag is per
-    // process: the store thread's heap too).
-    v8Flags: ["--semi-space-growth-factor=1"],
-    load: () => mod(import("./pull.js")),
-  },
+  { name: "pull", description: "Download data from remote repository", load: () => mod(import("./pull.js")) },
   { name: "refs", description: "List refs", load: () => mod(import("./refs.js")) },
   { name: "remote", description: "Remote commands that may involve internet access", noRepo: true, load: () => mod(import("./remote.js")) },
   { name: "reset", description: "Reset a REF to a previous COMMIT", load: () => mod(import("./reset.js")) },
