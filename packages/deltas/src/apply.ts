@@ -29,7 +29,7 @@ import {
   OP_SET_READ_SOURCE,
   OP_UNSET_READ_SOURCE,
   OP_WRITE,
-  decodePartPayload,
+  decodePartTables,
   openPart,
   parseOps,
   sha256Hex,
@@ -38,7 +38,7 @@ import {
 } from "./part.js";
 import { DELTAPART_VERSION, inlinePart, readSuperblockBytes, verifySuperblockCommit, type PartHeader, type Superblock } from "./superblock.js";
 import { COMPRESSION_XZ, type DecompressOptions } from "./compress.js";
-import { xzDecodeToFile } from "./xz-decode.js";
+import { xzDecodeToFile, type XzDecoded } from "./xz-decode.js";
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -105,8 +105,11 @@ function fail(what: string, op: Op, msg: string): never {
 
 /** Static checks of a whole program before anything is written. */
 export function validateProgram(payload: PartPayload, header: PartHeader, what = "delta part"): Op[] {
+  return checkProgram(payload, payload.blob.length, header, what);
+}
+
+function checkProgram(payload: PartTables, blobLen: number, header: PartHeader, what: string): Op[] {
   const ops = parseOps(payload.ops, header.objects, what);
-  const blobLen = payload.blob.length;
   const inBlob = (op: Op, off: number, len: number, name: string) => {
     if (off > blobLen || len > blobLen - off) fail(what, op, `${name} [${off}, ${off + len}) outside the ${blobLen}-byte payload blob`);
   };
@@ -187,7 +190,56 @@ export function validateProgram(payload: PartPayload, header: PartHeader, what =
   return ops;
 }
 
-function metaFor(payload: PartPayload, mi: number, xi: number, symlinkTarget = ""): FileMeta {
+/** A payload's modes, xattr sets and program: what is kept in memory while it runs. */
+type PartTables = Pick<PartPayload, "modes" | "xattrs" | "ops">;
+
+/** The payload's blob, by ranges: in memory, or read from the decoded file as ops need it. */
+interface BlobReader {
+  readonly length: number;
+  /** Bytes [off, off + len): valid until the next call. */
+  view(off: number, len: number): Uint8Array;
+}
+
+function memoryBlob(blob: Uint8Array): BlobReader {
+  return { length: blob.length, view: (off, len) => blob.subarray(off, off + len) };
+}
+
+/**
+ * A payload left in `xz`'s output file: its tail (the tuple's framing), modes,
+ * xattrs and program are read; the blob (nearly all of a part: up to 32 MB) is
+ * read a range at a time as ops use it, into one reused buffer, so a part
+ * executing holds its largest object's bytes, not the whole payload.
+ */
+function filePayload(decoded: XzDecoded, what: string): { tables: PartTables; blob: BlobReader } {
+  const size = decoded.size;
+  // GLib's framing offset width for a container of this size; the tuple's three framed members end there.
+  const w = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffff ? 4 : 8;
+  if (size < 3 * w) throw new DeltaFormatError(`${what}: invalid payload: ${size} bytes`);
+  const tail = Buffer.allocUnsafe(3 * w);
+  decoded.readAt(tail, size - 3 * w);
+  const end = (k: number) => Number(tail.readUIntLE(3 * w - (k + 1) * w, Math.min(w, 6)));
+  const [modesEnd, xattrsEnd, blobEnd] = [end(0), end(1), end(2)];
+  const opsEnd = size - 3 * w;
+  if (w === 8 || !(modesEnd <= xattrsEnd && xattrsEnd <= blobEnd && blobEnd <= opsEnd)) throw new DeltaFormatError(`${what}: invalid payload: bad framing`);
+  const head = new Uint8Array(xattrsEnd);
+  decoded.readAt(head, 0);
+  const ops = new Uint8Array(opsEnd - blobEnd);
+  decoded.readAt(ops, blobEnd);
+  const tables = { ...decodePartTables(head.subarray(0, modesEnd), head.subarray(modesEnd), what), ops };
+  let buf = new Uint8Array(0);
+  const blob: BlobReader = {
+    length: blobEnd - xattrsEnd,
+    view(off, len) {
+      if (len > buf.length) buf = Buffer.allocUnsafeSlow(Math.max(len, Math.min(2 * buf.length, 16 << 20)));
+      const v = buf.subarray(0, len);
+      decoded.readAt(v, xattrsEnd + off);
+      return v;
+    },
+  };
+  return { tables, blob };
+}
+
+function metaFor(payload: PartTables, mi: number, xi: number, symlinkTarget = ""): FileMeta {
   const m = payload.modes[mi]!;
   return { uid: m.uid, gid: m.gid, mode: m.mode, symlinkTarget, xattrs: payload.xattrs[xi]! };
 }
@@ -217,8 +269,7 @@ const YIELD_EVERY = 4;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Runs a validated program against a repository. */
-async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops: Op[], what: string, options: ApplyOptions): Promise<number> {
-  const blob = payload.blob;
+async function execute(repo: Repo, payload: PartTables, blob: BlobReader, header: PartHeader, ops: Op[], what: string, options: ApplyOptions): Promise<number> {
   let k = 0;
   let written = 0;
   let source: { checksum: string; data: Uint8Array } | null = null;
@@ -232,7 +283,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
       case OP_OPEN_SPLICE_AND_CLOSE: {
         if (obj!.type === ObjectType.File) {
           const [mi, xi, len, off] = op.args as [number, number, number, number];
-          const bytes = blob.subarray(off, off + len);
+          const bytes = blob.view(off, len);
           const isLink = (payload.modes[mi]!.mode & S_IFMT) === S_IFLNK;
           let target = "";
           if (isLink) {
@@ -245,7 +296,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
           await repo.writeContent(metaFor(payload, mi, xi, target), { data: isLink ? new Uint8Array(0) : bytes }, obj!.checksum);
         } else {
           const [len, off] = op.args as [number, number];
-          await repo.writeMetadata(obj!.type as ObjectType, blob.subarray(off, off + len), obj!.checksum);
+          await repo.writeMetadata(obj!.type as ObjectType, blob.view(off, len), obj!.checksum);
         }
         written++;
         k++;
@@ -266,14 +317,15 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
           }
           open!.buf.set(source.data.subarray(off, off + len), open!.at);
         } else {
-          open!.buf.set(blob.subarray(off, off + len), open!.at);
+          open!.buf.set(blob.view(off, len), open!.at);
         }
         open!.at += len;
         break;
       }
       case OP_SET_READ_SOURCE: {
         const off = op.args[0]!;
-        const checksum = Buffer.from(blob.buffer, blob.byteOffset + off, 32).toString("hex");
+        const id = blob.view(off, 32);
+        const checksum = Buffer.from(id.buffer, id.byteOffset, 32).toString("hex");
         if (cache.last?.checksum !== checksum) {
           let data: Uint8Array;
           try {
@@ -292,7 +344,7 @@ async function execute(repo: Repo, payload: PartPayload, header: PartHeader, ops
         break;
       case OP_BSPATCH: {
         const [off, len] = op.args as [number, number];
-        bspatch(source!.data, blob.subarray(off, off + len), open!.buf.length, { lenient: options.lenientBspatch, label: `object ${obj!.checksum}` }, open!.buf);
+        bspatch(source!.data, blob.view(off, len), open!.buf.length, { lenient: options.lenientBspatch, label: `object ${obj!.checksum}` }, open!.buf);
         open!.at = open!.buf.length;
         break;
       }
@@ -373,8 +425,11 @@ export async function applyPart(repo: Repo, superblock: Superblock, partIndex: n
 export interface PreparedPart {
   index: number;
   header: PartHeader;
-  payload: PartPayload;
+  payload: PartTables;
+  blob: BlobReader;
   ops: Op[];
+  /** Releases the decoded file the blob is read from (executePrepared does, when done). */
+  release(): void;
 }
 
 /** Stages 1–2 of applying a part: checksum, size, decompression with cap, program validation. */
@@ -404,7 +459,14 @@ export async function fetchPart(superblock: Superblock, partIndex: number, partB
     throw new DeltaFormatError(`${what}: part file is ${partBytes.length} bytes, superblock says ${header.size}`);
   }
   const decoder = options.decoder ?? defaultDecoder();
-  const validated = (payload: PartPayload): PreparedPart => ({ index: partIndex, header, payload, ops: validateProgram(payload, header, what) });
+  const validated = (payload: PartTables, blob: BlobReader, release: () => void): PreparedPart => ({
+    index: partIndex,
+    header,
+    payload,
+    blob,
+    ops: checkProgram(payload, blob.length, header, what),
+    release,
+  });
   if (decoder !== "xz" || partBytes.length < 1 || partBytes[0] !== COMPRESSION_XZ) {
     const payload = await openPart(partBytes, {
       ...options,
@@ -413,7 +475,7 @@ export async function fetchPart(superblock: Superblock, partIndex: number, partB
       maxPayloadSize: payloadCap(header, options),
       label: what,
     });
-    return { prepare: () => validated(payload), discard: () => undefined };
+    return { prepare: () => validated(payload, memoryBlob(payload.blob), () => undefined), discard: () => undefined };
   }
   if (!options.skipChecksum) {
     const actual = sha256Hex(partBytes);
@@ -427,25 +489,34 @@ export async function fetchPart(superblock: Superblock, partIndex: number, partB
     throw e;
   }
   return {
-    prepare: () => validated(decodePartPayload(decoded.read(), what)),
+    prepare: () => {
+      try {
+        const { tables, blob } = filePayload(decoded, what);
+        return validated(tables, blob, () => decoded.close());
+      } catch (e) {
+        decoded.close();
+        throw e;
+      }
+    },
     discard: () => decoded.close(),
   };
 }
 
 /** Stage 3: writes the part's objects, each verified against its checksum. */
 export async function executePrepared(repo: Repo, prepared: PreparedPart, options: ApplyOptions = {}): Promise<ApplyPartResult> {
-  const { header, payload, ops } = prepared;
+  const { header, payload, blob, ops } = prepared;
   const what = `delta part ${prepared.index}`;
   // File creation waits on the file system: done ahead, on the threadpool, while objects are built.
   repo.createTempsAhead(header.objects.length);
   try {
-    return { executed: true, objectsWritten: await execute(repo, payload, header, ops, what, options) };
+    return { executed: true, objectsWritten: await execute(repo, payload, blob, header, ops, what, options) };
   } catch (e) {
     if (e instanceof DeltaError) throw e;
     // Checksum mismatches from the object store (CorruptObjectError) mean a hostile/corrupt part.
     throw new DeltaFormatError(`Executing ${what}: ${(e as Error).message}`);
   } finally {
     repo.releaseTemps();
+    prepared.release();
   }
 }
 

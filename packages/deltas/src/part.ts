@@ -96,8 +96,25 @@ export function decodePartPayload(bytes: Uint8Array, what = "delta part"): PartP
   } catch (e) {
     throw new DeltaFormatError(`${what}: invalid payload: ${(e as Error).message}`);
   }
-  const modes = (v[0] as Array<[number, number, number]>).map(([u, g, m]) => ({ uid: bswap32(u), gid: bswap32(g), mode: bswap32(m) }));
-  const xattrs = (v[1] as Array<Array<[Uint8Array, Uint8Array]>>).map((set, i) =>
+  return { ...partTables(v[0]!, v[1]!, what), blob: v[2] as Uint8Array, ops: v[3] as Uint8Array };
+}
+
+/**
+ * The payload's modes and xattr sets from their own serialized bytes (the
+ * first two members of the payload tuple), for a payload read in pieces.
+ */
+export function decodePartTables(modes: Uint8Array, xattrs: Uint8Array, what = "delta part"): Pick<PartPayload, "modes" | "xattrs"> {
+  try {
+    return partTables(decode("a(uuu)", modes, { strict: false }), decode("aa(ayay)", xattrs, { strict: false }), what);
+  } catch (e) {
+    if (e instanceof DeltaFormatError) throw e;
+    throw new DeltaFormatError(`${what}: invalid payload: ${(e as Error).message}`);
+  }
+}
+
+function partTables(modesValue: Value, xattrsValue: Value, what: string): Pick<PartPayload, "modes" | "xattrs"> {
+  const modes = (modesValue as Array<[number, number, number]>).map(([u, g, m]) => ({ uid: bswap32(u), gid: bswap32(g), mode: bswap32(m) }));
+  const xattrs = (xattrsValue as Array<Array<[Uint8Array, Uint8Array]>>).map((set, i) =>
     set.map(([n, val]): readonly [string, Uint8Array] => {
       if (n.length === 0 || n[n.length - 1] !== 0) throw new DeltaFormatError(`${what}: xattr set ${i} has a name without its NUL terminator`);
       let name: string;
@@ -109,7 +126,7 @@ export function decodePartPayload(bytes: Uint8Array, what = "delta part"): PartP
       return [name, val];
     }),
   );
-  return { modes, xattrs, blob: v[2] as Uint8Array, ops: v[3] as Uint8Array };
+  return { modes, xattrs };
 }
 
 /** Part file = compression byte + (compressed) payload. */

@@ -28,6 +28,8 @@ export interface XzDecoded {
   size: number;
   /** Reads the output into one buffer and releases the file (at most once). */
   read(): Uint8Array;
+  /** Fills `into` with the output's bytes from `position` on (the file stays open). */
+  readAt(into: Uint8Array, position: number): void;
   /** Releases the file without reading it. */
   close(): void;
 }
@@ -108,6 +110,15 @@ export function xzDecodeToFile(data: Uint8Array, maxSize: number, options: XzDec
               return out;
             } finally {
               release();
+            }
+          },
+          readAt(into, position) {
+            if (!open) throw new DeltaToolError("xz output already read or released");
+            if (position + into.length > size) throw new DeltaFormatError(`read of [${position}, ${position + into.length}) past the ${size}-byte xz output`);
+            for (let at = 0; at < into.length; ) {
+              const n = readSync(fd, into, at, into.length - at, position + at);
+              if (n === 0) throw new DeltaFormatError(`xz output shrank while reading (${position + at} of ${size} bytes)`);
+              at += n;
             }
           },
           close: release,

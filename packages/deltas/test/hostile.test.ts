@@ -181,6 +181,34 @@ describe("hostile parts and superblocks", () => {
     expect(await objectCount(dst)).toBe(0);
   });
 
+  it("xz parts, read from xz's output file a range at a time: applied, and broken framing or tables refused", async () => {
+    const payload = part.subarray(1);
+    const xzPart = async (p: Uint8Array) => {
+      const bytes = partFileBytes("xz", await compress(p, "xz"));
+      return { s: { ...sb, parts: [{ ...sb.parts[0]!, checksum: sha256Hex(bytes), size: bytes.length }] } as Superblock, bytes };
+    };
+    const good = await xzPart(payload);
+    const dst = await fresh();
+    expect((await applyPart(dst, good.s, 0, good.bytes, { decoder: "xz" })).objectsWritten).toBe(sb.parts[0]!.objects.length);
+    for (const o of sb.parts[0]!.objects) await fsckObject(dst, o.checksum, o.type as ObjectType);
+    // The tuple's last framing offset (where the modes end) past the others; then modes cut mid-entry.
+    const w = payload.length <= 0xff ? 1 : payload.length <= 0xffff ? 2 : 4;
+    const framing = new Uint8Array(payload);
+    framing.fill(0xff, framing.length - w);
+    const tables = new Uint8Array(payload);
+    const modesEnd = Buffer.from(payload.buffer, payload.byteOffset + payload.length - w, w).readUIntLE(0, w);
+    Buffer.from(tables.buffer, tables.byteOffset + tables.length - w, w).writeUIntLE(modesEnd - 1, 0, w);
+    for (const [bad, re] of [
+      [framing, /invalid payload: bad framing/],
+      [tables, /invalid payload/],
+    ] as const) {
+      const d = await fresh();
+      const { s, bytes } = await xzPart(bad);
+      await expect(applyPart(d, s, 0, bytes, { decoder: "xz" })).rejects.toThrow(re);
+      expect(await objectCount(d)).toBe(0);
+    }
+  });
+
   it("too-new part versions and unknown compression bytes are refused", async () => {
     const dst = await fresh();
     await expect(applyPart(dst, { ...sb, parts: [{ ...sb.parts[0]!, version: 1 }] }, 0, part)).rejects.toThrow(/too new version 1/);
