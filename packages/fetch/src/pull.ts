@@ -534,7 +534,8 @@ class Puller {
     try {
       await runPartsAhead(needed, decode, async (prepared) => {
         try {
-          await executePrepared(this.repo, prepared);
+          // This thread alone executes parts here: their objects' temp files are created ahead.
+          await executePrepared(this.repo, prepared, { tempsAhead: true });
         } catch (e) {
           throw new PullError(`Static delta ${name}: ${(e as Error).message}`);
         }
