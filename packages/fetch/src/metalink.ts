@@ -3,7 +3,9 @@ import { PullError } from "./errors.js";
 import { MAX_METADATA_SIZE, type HttpClient } from "./http.js";
 
 /** A metalink file that does not describe a usable summary. */
-export class MetalinkError extends PullError {}
+export class MetalinkError extends PullError {
+  override name = "MetalinkError";
+}
 
 /** What a metalink says about one file: its size, digests and http(s) URLs in document order. */
 export interface MetalinkTarget {

@@ -8,7 +8,9 @@ import type { Remote } from "./remotes.js";
 const loadGpg = () => import("@ostree-ts/gpg");
 
 /** A `sign-verify` / `sign-verify-summary` failure (ostree's signapi errors). */
-export class SignVerifyError extends PullError {}
+export class SignVerifyError extends PullError {
+  override name = "SignVerifyError";
+}
 
 export type SignVerifiers = SignEngine[];
 

@@ -90,6 +90,7 @@ export const SUMMARY_PAIR_ATTEMPTS = 3;
 
 /** The server no longer has the summary generation `summary.sig` came from (HTTP 412 to `If-Match`). */
 export class SummaryGenerationGoneError extends PullError {
+  override name = "SummaryGenerationGoneError";
   constructor(readonly url: string) {
     super(`${url}: the summary generation of summary.sig is gone (HTTP 412)`);
   }
@@ -97,6 +98,7 @@ export class SummaryGenerationGoneError extends PullError {
 
 /** `summary` and `summary.sig` did not stay one pair over SUMMARY_PAIR_ATTEMPTS tries (the server changes them faster than they can be fetched). */
 export class SummaryPairError extends PullError {
+  override name = "SummaryPairError";
   constructor(
     readonly url: string,
     readonly attempts: number,

@@ -137,7 +137,7 @@ describeInterop("delta parts failing in the store thread (CLI-like bundle)", () 
     );
     try {
       const repo = await clientAtC1();
-      await expectFailedCleanly(repo, await pullFails(repo, bad.url), new RegExp(`^OstreeError: Static delta ${name}: .*delta part 1: .*[Cc]orrupted`));
+      await expectFailedCleanly(repo, await pullFails(repo, bad.url), new RegExp(`^PullError: Static delta ${name}: .*delta part 1: .*[Cc]orrupted`));
       expect(bad.log.map((l) => l.path)).toContain(partPath(c1, c2, 1));
       await expectResumes(repo);
     } finally {
@@ -149,7 +149,7 @@ describeInterop("delta parts failing in the store thread (CLI-like bundle)", () 
     const bad = await brokenServer("truncated", (part) => part.subarray(0, part.length >> 1), false);
     try {
       const repo = await clientAtC1();
-      await expectFailedCleanly(repo, await pullFails(repo, bad.url), new RegExp(`^OstreeError: Static delta ${name}: delta part 1: part file is \\d+ bytes, superblock says \\d+`));
+      await expectFailedCleanly(repo, await pullFails(repo, bad.url), new RegExp(`^PullError: Static delta ${name}: delta part 1: part file is \\d+ bytes, superblock says \\d+`));
       await expectResumes(repo);
     } finally {
       await bad.close();
@@ -181,7 +181,7 @@ describeInterop("delta parts failing in the store thread (CLI-like bundle)", () 
       rmSync(dir);
       if (moved) renameSync(`${dir}.aside`, dir);
     }
-    await expectFailedCleanly(repo, err, new RegExp(`^OstreeError: Static delta ${name}: Executing delta part 1: (ENOENT|EEXIST)[^']*'${dir}`));
+    await expectFailedCleanly(repo, err, new RegExp(`^PullError: Static delta ${name}: Executing delta part 1: (ENOENT|EEXIST)[^']*'${dir}`));
     // The server was never broken: the same server, now that the directory is back.
     await expectResumes(repo);
   });
