@@ -96,31 +96,27 @@ export function xzDecodeToFile(data: Uint8Array, maxSize: number, options: XzDec
           const msg = Buffer.concat(err).toString("utf8").trim();
           throw new DeltaFormatError(`invalid xz stream: ${cmd} exited ${code ?? signal}: ${msg}`);
         }
+        const readAt = (into: Uint8Array, position: number): void => {
+          if (!open) throw new DeltaToolError("xz output already read or released");
+          if (position + into.length > size) throw new DeltaFormatError(`read of [${position}, ${position + into.length}) past the ${size}-byte xz output`);
+          for (let at = 0; at < into.length; ) {
+            const n = readSync(fd, into, at, into.length - at, position + at);
+            if (n === 0) throw new DeltaFormatError(`xz output shrank while reading (${position + at} of ${size} bytes)`);
+            at += n;
+          }
+        };
         resolve({
           size,
           read() {
-            if (!open) throw new DeltaToolError("xz output already read or released");
             try {
               const out = Buffer.allocUnsafeSlow(size);
-              for (let at = 0; at < size; ) {
-                const n = readSync(fd, out, at, size - at, at);
-                if (n === 0) throw new DeltaFormatError(`xz output shrank while reading (${at} of ${size} bytes)`);
-                at += n;
-              }
+              readAt(out, 0);
               return out;
             } finally {
               release();
             }
           },
-          readAt(into, position) {
-            if (!open) throw new DeltaToolError("xz output already read or released");
-            if (position + into.length > size) throw new DeltaFormatError(`read of [${position}, ${position + into.length}) past the ${size}-byte xz output`);
-            for (let at = 0; at < into.length; ) {
-              const n = readSync(fd, into, at, into.length - at, position + at);
-              if (n === 0) throw new DeltaFormatError(`xz output shrank while reading (${position + at} of ${size} bytes)`);
-              at += n;
-            }
-          },
+          readAt,
           close: release,
         });
       }),

@@ -118,10 +118,14 @@ export class MirroredHttpClient extends HttpClient {
     return null;
   }
 
-  override async get(url: string, o: GetOptions = {}): Promise<GetResult | null> {
+  /** The answer held in memory for `url`, if any (see `pinned`). */
+  private fromPin(url: string): GetResult | null {
     const pin = this.pinned.get(url);
-    if (pin) return { status: 200, body: pin, notModified: false };
-    return this.mirrored(url, (u) => super.get(u, o));
+    return pin ? { status: 200, body: pin, notModified: false } : null;
+  }
+
+  override async get(url: string, o: GetOptions = {}): Promise<GetResult | null> {
+    return this.fromPin(url) ?? this.mirrored(url, (u) => super.get(u, o));
   }
 
   /**
@@ -131,16 +135,16 @@ export class MirroredHttpClient extends HttpClient {
    */
   async getNoting(url: string, o: GetOptions = {}): Promise<{ result: GetResult | null; mirror: string | undefined }> {
     let mirror: string | undefined;
-    const pin = this.pinned.get(url);
-    if (pin) return { result: { status: 200, body: pin, notModified: false }, mirror };
+    const pin = this.fromPin(url);
+    if (pin) return { result: pin, mirror };
     const result = await this.mirrored(url, (u) => super.get(u, o), (m) => (mirror = m));
     return { result, mirror };
   }
 
   /** `url` (under a mirror list's first base) from `mirror` only: no other mirror is tried. */
   async getFrom(mirror: string, url: string, o: GetOptions = {}): Promise<GetResult | null> {
-    const pin = this.pinned.get(url);
-    if (pin) return { status: 200, body: pin, notModified: false };
+    const pin = this.fromPin(url);
+    if (pin) return pin;
     const set = this.setOf(url);
     return super.get(set ? mirror + url.slice(set.key.length) : url, o);
   }

@@ -572,35 +572,29 @@ class Puller {
       return { i: needed[k]!, bytes };
     };
     const wrap = (e: unknown) => (e instanceof PullError ? e : new PullError(`Static delta ${name}: ${(e as Error).message}`));
-    const here = async () => {
+    /** Takes parts in turn and executes each with `apply` until none is left or either side failed. */
+    const executor = async (apply: (i: number, got: { data: Uint8Array; inline: boolean }) => Promise<unknown>) => {
       for (let t = take(); t; t = take()) {
         const got = await t.bytes;
         try {
-          const fetched = await decodePart(sb, t.i, got.data, { skipChecksum: got.inline, tmpDir: this.repo.tmpDir });
-          await executePrepared(this.repo, fetched.prepare());
+          await apply(t.i, got);
         } catch (e) {
           throw wrap(e);
         }
         this.partDone();
       }
     };
+    const here = executor(async (i, got) => {
+      const fetched = await decodePart(sb, i, got.data, { skipChecksum: got.inline, tmpDir: this.repo.tmpDir });
+      await executePrepared(this.repo, fetched.prepare());
+    });
     // Not waiting for the thread to be up: its first part waits in its queue while it loads.
-    const there = async () => {
-      for (let t = take(); t; t = take()) {
-        const got = await t.bytes;
-        try {
-          await pool.applyPart(sbBytes, t.i, got.data, got.inline);
-        } catch (e) {
-          throw wrap(e);
-        }
-        this.partDone();
-      }
-    };
+    const there = executor((i, got) => pool.applyPart(sbBytes, i, got.data, got.inline));
     const stop = (e: unknown) => {
       failed = true;
       throw e;
     };
-    await settleAll([here().catch(stop), there().catch(stop)]);
+    await settleAll([here.catch(stop), there.catch(stop)]);
   }
 
   /**

@@ -721,8 +721,8 @@ export class Repo {
           compressed = await deflateRawAsync(data, { level });
         }
       }
-      // A symlink object of bare and bare-user-only repos is a symlink, not a file.
-      const ahead = symlinkFile && !this.isArchive && this.mode !== "bare-user" ? null : this.takeTemp();
+      // A symlink object stored as a symlink is not created in an open file.
+      const ahead = symlinkFile && this.symlinksAsLinks ? null : this.takeTemp();
       const tmp = ahead?.path ?? this.tmpPath();
       try {
         this.writeSmallContentTemp(tmp, meta, data, compressed, options, ahead?.fd);
@@ -784,10 +784,15 @@ export class Repo {
     return checksum;
   }
 
+  /** bare and bare-user-only repos store a symlink object as a symlink; archive and bare-user as a file. */
+  private get symlinksAsLinks(): boolean {
+    return !this.isArchive && this.mode !== "bare-user";
+  }
+
   /** The stored form of a small content object at `tmp`, with synchronous calls. */
   private writeSmallContentTemp(tmp: string, meta: FileMeta, data: Uint8Array, compressed: Uint8Array | undefined, options: WriteOptions, openFd?: number): void {
     const symlinkObj = isSymlink(meta);
-    if (symlinkObj && !this.isArchive && this.mode !== "bare-user") {
+    if (symlinkObj && this.symlinksAsLinks) {
       symlinkSync(meta.symlinkTarget, tmp);
       if (this.mode === "bare") {
         lchownSync(tmp, meta.uid, meta.gid);
